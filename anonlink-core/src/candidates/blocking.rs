@@ -1,0 +1,196 @@
+//! Blocking: compare two records only if they share a block.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::top_k::retain_top_k;
+use super::{CandidatePair, CandidatePairs, Config, Progress, check_datasets, tile};
+use crate::encoding::Clks;
+use crate::error::{Error, Result};
+use crate::similarity::Kernel;
+
+/// Finds candidate pairs among records that share at least one block.
+///
+/// `blocks[d][row]` lists the block ids of record `row` of dataset `d`. A pair that shares
+/// several blocks appears once. With `k` set, each record keeps its `k` best candidates
+/// over all its blocks. The result equals [`super::find`] followed by dropping the pairs that
+/// share no block.
+///
+/// # Errors
+/// As [`super::find`], plus [`Error::Blocks`] when `blocks` does not have one list per
+/// record of every dataset.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::{find_blocked, Config};
+/// use anonlink_core::encoding::Clks;
+///
+/// let a = Clks::from_concatenated(&[0xff; 16], 8)?;
+/// let b = Clks::from_concatenated(&[0xff; 16], 8)?;
+/// let blocks = vec![vec![vec![1], vec![2]], vec![vec![2], vec![3]]];
+/// let pairs = find_blocked(&[&a, &b], &blocks, &Config::new(0.9))?;
+/// // Only row 1 of a and row 0 of b share a block.
+/// assert_eq!(pairs.len(), 1);
+/// assert_eq!((pairs.as_slice()[0].row0, pairs.as_slice()[0].row1), (1, 0));
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn find_blocked(
+    datasets: &[&Clks],
+    blocks: &[Vec<Vec<u64>>],
+    config: &Config,
+) -> Result<CandidatePairs> {
+    check_datasets(datasets)?;
+    config.validate()?;
+    if blocks.len() != datasets.len() {
+        return Err(Error::Blocks {
+            reason: format!(
+                "block lists for {} datasets, but {} datasets",
+                blocks.len(),
+                datasets.len()
+            ),
+        });
+    }
+    for (d, (clks, lists)) in datasets.iter().zip(blocks).enumerate() {
+        if clks.len() != lists.len() {
+            return Err(Error::Blocks {
+                reason: format!(
+                    "dataset {d}: {} block lists for {} records",
+                    lists.len(),
+                    clks.len()
+                ),
+            });
+        }
+    }
+    let progress = Progress::new(config.progress.as_deref());
+    let kernel = config.kernel.unwrap_or_else(Kernel::detect);
+    let indexes: Vec<FxHashMap<u64, Vec<u32>>> = blocks.iter().map(|l| index(l)).collect();
+
+    let mut all = Vec::new();
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            let mut shared: Vec<(&Vec<u32>, &Vec<u32>)> = indexes[i]
+                .iter()
+                .filter_map(|(id, rows_i)| indexes[j].get(id).map(|rows_j| (rows_i, rows_j)))
+                .collect();
+            // Biggest blocks first, so the long tasks start early.
+            shared.sort_by_key(|(a, b)| std::cmp::Reverse(a.len() * b.len()));
+            let found: Vec<Vec<CandidatePair>> = shared
+                .par_iter()
+                .map(|(rows_i, rows_j)| {
+                    if progress.is_cancelled() {
+                        return Vec::new();
+                    }
+                    let sub_i = datasets[i].select(rows_i);
+                    let sub_j = datasets[j].select(rows_j);
+                    let mut pairs = tile::compare(
+                        &sub_i,
+                        &sub_j,
+                        (i as u32, j as u32),
+                        config,
+                        kernel,
+                        &progress,
+                    );
+                    for p in &mut pairs {
+                        p.row0 = rows_i[p.row0 as usize];
+                        p.row1 = rows_j[p.row1 as usize];
+                    }
+                    pairs
+                })
+                .collect();
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            all.extend(found.into_iter().flatten());
+        }
+    }
+    let mut sorted = CandidatePairs::from_unsorted(all).into_vec();
+    // After sorting, the copies of a pair found in several blocks are neighbours.
+    sorted.dedup_by(|x, y| {
+        (x.dataset0, x.dataset1, x.row0, x.row1) == (y.dataset0, y.dataset1, y.row0, y.row1)
+    });
+    if let Some(k) = config.k {
+        retain_top_k(&mut sorted, k);
+    }
+    Ok(CandidatePairs { pairs: sorted })
+}
+
+/// Block id → rows in that block, ascending; a row listing a block twice appears once.
+fn index(lists: &[Vec<u64>]) -> FxHashMap<u64, Vec<u32>> {
+    let mut map: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+    for (row, ids) in lists.iter().enumerate() {
+        for &id in ids {
+            let rows = map.entry(id).or_default();
+            if rows.last() != Some(&(row as u32)) {
+                rows.push(row as u32);
+            }
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candidates::find;
+    use crate::testing::related_clks;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn blocked_equals_unblocked_then_filtered(
+            sizes in proptest::collection::vec(1usize..60, 2..4),
+            seed in any::<u64>(),
+            n_blocks in 1u64..5,
+            t in 0.4f64..0.9,
+        ) {
+            let datasets: Vec<Clks> = sizes
+                .iter()
+                .enumerate()
+                .map(|(d, &n)| related_clks(n, 16, seed, d as u64))
+                .collect();
+            let refs: Vec<&Clks> = datasets.iter().collect();
+            // Each record gets 0, 1 or 2 blocks, derived from its row and the seed.
+            let blocks: Vec<Vec<Vec<u64>>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(d, &n)| {
+                    (0..n)
+                        .map(|r| {
+                            let h = (r as u64).wrapping_mul(2654435761) ^ seed ^ (d as u64);
+                            match h % 4 {
+                                0 => vec![],
+                                1 => vec![h % n_blocks],
+                                _ => vec![h % n_blocks, (h / 7) % n_blocks, h % n_blocks],
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let got = find_blocked(&refs, &blocks, &Config::new(t)).unwrap();
+            let all = find(&refs, &Config::new(t)).unwrap();
+            let share = |d0: u32, r0: u32, d1: u32, r1: u32| {
+                let a = &blocks[d0 as usize][r0 as usize];
+                let b = &blocks[d1 as usize][r1 as usize];
+                a.iter().any(|x| b.contains(x))
+            };
+            let expected: Vec<CandidatePair> = all
+                .iter()
+                .copied()
+                .filter(|p| share(p.dataset0, p.row0, p.dataset1, p.row1))
+                .collect();
+            prop_assert_eq!(got.as_slice(), expected.as_slice());
+        }
+    }
+
+    #[test]
+    fn rejects_mismatched_blocks() {
+        let a = related_clks(3, 16, 1, 0);
+        let err = find_blocked(&[&a, &a], &[vec![vec![]; 3]], &Config::new(0.5)).unwrap_err();
+        assert!(matches!(err, Error::Blocks { .. }));
+        let err = find_blocked(&[&a, &a], &[vec![vec![]; 3], vec![vec![]; 2]], &Config::new(0.5))
+            .unwrap_err();
+        assert!(err.to_string().contains("dataset 1"));
+    }
+}

@@ -1,0 +1,344 @@
+//! The reference library's candidate-pair file format.
+//!
+//! A 4-byte header — version `1`, then the byte sizes of the score, of a dataset index and
+//! of a record index — followed by entries of score, two dataset indices and two record
+//! indices, all little-endian, with no count (the file length gives it). We write
+//! `01 08 04 04` (f64 scores, u32 indices) and read f32/f64 scores and 1-, 2-, 4- or 8-byte
+//! indices, as the reference's loader does.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
+
+use super::CandidatePair;
+use crate::error::{Error, Result};
+
+const HEADER: [u8; 4] = [1, 8, 4, 4];
+
+/// Writes pairs with the header `01 08 04 04`.
+///
+/// # Errors
+/// [`Error::Io`] when writing fails.
+pub fn write_file<'a, W: Write>(
+    pairs: impl IntoIterator<Item = &'a CandidatePair>,
+    writer: W,
+) -> Result<()> {
+    let mut writer = BufWriter::new(writer);
+    writer.write_all(&HEADER)?;
+    for p in pairs {
+        write_entry(&mut writer, p)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+fn write_entry<W: Write>(writer: &mut W, p: &CandidatePair) -> Result<()> {
+    let mut entry = [0u8; 24];
+    entry[0..8].copy_from_slice(&p.score.to_le_bytes());
+    entry[8..12].copy_from_slice(&p.dataset0.to_le_bytes());
+    entry[12..16].copy_from_slice(&p.dataset1.to_le_bytes());
+    entry[16..20].copy_from_slice(&p.row0.to_le_bytes());
+    entry[20..24].copy_from_slice(&p.row1.to_le_bytes());
+    writer.write_all(&entry)?;
+    Ok(())
+}
+
+/// Reads every pair of a candidate file, in file order.
+///
+/// # Errors
+/// [`Error::CandidateFile`] for a bad header, an entry cut short, or an index beyond
+/// `u32`, naming the byte offset; [`Error::Io`].
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::{read_file, write_file, CandidatePair};
+///
+/// let pairs = vec![CandidatePair { score: 0.9, dataset0: 0, dataset1: 1, row0: 4, row1: 2 }];
+/// let mut bytes = Vec::new();
+/// write_file(&pairs, &mut bytes)?;
+/// assert_eq!(&bytes[..4], &[1, 8, 4, 4]);
+/// assert_eq!(read_file(&bytes[..])?, pairs);
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn read_file<R: Read>(reader: R) -> Result<Vec<CandidatePair>> {
+    FileReader::new(reader)?.collect()
+}
+
+/// Streams the pairs of a candidate file.
+#[derive(Debug)]
+pub struct FileReader<R: Read> {
+    reader: BufReader<R>,
+    score_bytes: usize,
+    dataset_bytes: usize,
+    record_bytes: usize,
+    offset: u64,
+    done: bool,
+}
+
+impl<R: Read> FileReader<R> {
+    /// Reads and checks the header.
+    ///
+    /// # Errors
+    /// [`Error::CandidateFile`] for a missing or unsupported header.
+    pub fn new(reader: R) -> Result<Self> {
+        let mut reader = BufReader::with_capacity(1 << 16, reader);
+        let mut header = [0u8; 4];
+        let got = read_full(&mut reader, &mut header)?;
+        if got < 4 {
+            return Err(Error::CandidateFile {
+                reason: format!("header is {got} bytes, expected 4"),
+            });
+        }
+        let [version, score_bytes, dataset_bytes, record_bytes] = header.map(usize::from);
+        if version != 1 {
+            return Err(Error::CandidateFile {
+                reason: format!("unsupported version {version}"),
+            });
+        }
+        if score_bytes != 4 && score_bytes != 8 {
+            return Err(Error::CandidateFile {
+                reason: format!("floats of {score_bytes} bytes are not supported"),
+            });
+        }
+        for size in [dataset_bytes, record_bytes] {
+            if ![1, 2, 4, 8].contains(&size) {
+                return Err(Error::CandidateFile {
+                    reason: format!("indices of {size} bytes are not supported"),
+                });
+            }
+        }
+        Ok(FileReader {
+            reader,
+            score_bytes,
+            dataset_bytes,
+            record_bytes,
+            offset: 4,
+            done: false,
+        })
+    }
+
+    fn entry_bytes(&self) -> usize {
+        self.score_bytes + 2 * self.dataset_bytes + 2 * self.record_bytes
+    }
+
+    fn next_entry(&mut self) -> Result<Option<CandidatePair>> {
+        let size = self.entry_bytes();
+        let mut buf = [0u8; 40];
+        let entry = &mut buf[..size];
+        let got = read_full(&mut self.reader, entry)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        let at = self.offset;
+        if got < size {
+            return Err(Error::CandidateFile {
+                reason: format!("entry at byte {at} is cut short: {got} of {size} bytes"),
+            });
+        }
+        self.offset += size as u64;
+        let score = if self.score_bytes == 8 {
+            f64::from_le_bytes(entry[..8].try_into().expect("8 bytes"))
+        } else {
+            f64::from(f32::from_le_bytes(entry[..4].try_into().expect("4 bytes")))
+        };
+        let mut pos = self.score_bytes;
+        let mut index = |width: usize| -> Result<u32> {
+            let mut le = [0u8; 8];
+            le[..width].copy_from_slice(&entry[pos..pos + width]);
+            pos += width;
+            let value = u64::from_le_bytes(le);
+            u32::try_from(value).map_err(|_| Error::CandidateFile {
+                reason: format!("entry at byte {at}: index {value} does not fit in 32 bits"),
+            })
+        };
+        let dataset0 = index(self.dataset_bytes)?;
+        let dataset1 = index(self.dataset_bytes)?;
+        let row0 = index(self.record_bytes)?;
+        let row1 = index(self.record_bytes)?;
+        Ok(Some(CandidatePair {
+            score,
+            dataset0,
+            dataset1,
+            row0,
+            row1,
+        }))
+    }
+}
+
+impl<R: Read> Iterator for FileReader<R> {
+    type Item = Result<CandidatePair>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_entry() {
+            Ok(Some(p)) => Some(Ok(p)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Merges sorted candidate files into one sorted file (k-way, streaming).
+///
+/// Each input must be in canonical order; the output is too, with the header `01 08 04 04`.
+/// Returns the number of pairs written.
+///
+/// # Errors
+/// As [`read_file`], and [`Error::Unsorted`] when an input is out of order (the index
+/// counts pairs written so far).
+pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> {
+    struct Head {
+        pair: CandidatePair,
+        source: usize,
+    }
+    impl PartialEq for Head {
+        fn eq(&self, other: &Self) -> bool {
+            self.cmp(other) == Ordering::Equal
+        }
+    }
+    impl Eq for Head {}
+    impl PartialOrd for Head {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Head {
+        // BinaryHeap is a max-heap: reverse so the canonically first pair pops first.
+        fn cmp(&self, other: &Self) -> Ordering {
+            other
+                .pair
+                .canonical_cmp(&self.pair)
+                .then(other.source.cmp(&self.source))
+        }
+    }
+
+    let mut readers = inputs
+        .into_iter()
+        .map(FileReader::new)
+        .collect::<Result<Vec<_>>>()?;
+    let mut heap = BinaryHeap::new();
+    for (source, reader) in readers.iter_mut().enumerate() {
+        if let Some(pair) = reader.next().transpose()? {
+            heap.push(Head { pair, source });
+        }
+    }
+    let mut writer = BufWriter::new(writer);
+    writer.write_all(&HEADER)?;
+    let mut written = 0u64;
+    let mut last: Option<CandidatePair> = None;
+    while let Some(Head { pair, source }) = heap.pop() {
+        if let Some(prev) = last
+            && prev.canonical_cmp(&pair) == Ordering::Greater
+        {
+            return Err(Error::Unsorted {
+                index: written as usize,
+            });
+        }
+        write_entry(&mut writer, &pair)?;
+        written += 1;
+        last = Some(pair);
+        if let Some(next) = readers[source].next().transpose()? {
+            heap.push(Head { pair: next, source });
+        }
+    }
+    writer.flush()?;
+    Ok(written)
+}
+
+fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(score: f64, r0: u32, r1: u32) -> CandidatePair {
+        CandidatePair {
+            score,
+            dataset0: 0,
+            dataset1: 1,
+            row0: r0,
+            row1: r1,
+        }
+    }
+
+    #[test]
+    fn reads_other_widths() {
+        // Header 01 04 01 02: f32 scores, u8 dataset, u16 record indices.
+        let mut bytes = vec![1, 4, 1, 2];
+        bytes.extend(0.5f32.to_le_bytes());
+        bytes.extend([0, 2]);
+        bytes.extend(300u16.to_le_bytes());
+        bytes.extend(7u16.to_le_bytes());
+        let pairs = read_file(&bytes[..]).unwrap();
+        assert_eq!(
+            pairs,
+            vec![CandidatePair {
+                score: 0.5,
+                dataset0: 0,
+                dataset1: 2,
+                row0: 300,
+                row1: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_files() {
+        for (bytes, needle) in [
+            (&[1u8, 8][..], "header"),
+            (&[2, 8, 4, 4][..], "version"),
+            (&[1, 2, 4, 4][..], "floats of 2"),
+            (&[1, 8, 3, 4][..], "indices of 3"),
+            (&[1, 8, 4, 4, 0, 0][..], "cut short"),
+        ] {
+            let err = read_file(bytes).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+        let mut big = vec![1, 8, 8, 8];
+        big.extend(1.0f64.to_le_bytes());
+        big.extend(u64::MAX.to_le_bytes());
+        big.extend([0u8; 24]);
+        assert!(read_file(&big[..]).unwrap_err().to_string().contains("32 bits"));
+    }
+
+    #[test]
+    fn merge_keeps_canonical_order() {
+        let a = vec![pair(0.9, 0, 0), pair(0.8, 1, 1), pair(0.8, 3, 0)];
+        let b = vec![pair(0.95, 5, 5), pair(0.8, 2, 2), pair(0.1, 0, 9)];
+        let (mut fa, mut fb) = (Vec::new(), Vec::new());
+        write_file(&a, &mut fa).unwrap();
+        write_file(&b, &mut fb).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(merge_files(vec![&fa[..], &fb[..]], &mut out).unwrap(), 6);
+        let merged = read_file(&out[..]).unwrap();
+        let mut expected: Vec<_> = a.iter().chain(&b).copied().collect();
+        expected.sort_by(CandidatePair::canonical_cmp);
+        assert_eq!(merged, expected);
+
+        let unsorted = vec![pair(0.1, 0, 0), pair(0.9, 0, 1)];
+        let mut fu = Vec::new();
+        write_file(&unsorted, &mut fu).unwrap();
+        assert!(matches!(
+            merge_files(vec![&fu[..]], Vec::new()),
+            Err(Error::Unsorted { .. })
+        ));
+    }
+}

@@ -1,0 +1,443 @@
+//! Candidate generation: every pair of records from different datasets whose Dice score is
+//! at least the threshold.
+//!
+//! [`find`] compares every dataset pair `i < j` (row of `i` against row of `j`);
+//! [`find_blocked`] compares only records that share a block. Both return
+//! [`CandidatePairs`] in canonical order: score descending, then
+//! `(dataset0, dataset1, row0, row1)` ascending. The solvers depend on that order.
+//!
+//! The search is exact: the kernels' pre-test only ever lets through a superset of the
+//! matches, and records are skipped by popcount only where the Dice bound
+//! `2·min(pa, pb) / (pa + pb)` proves they cannot reach the threshold. The result does not
+//! depend on the order of the datasets beyond their indices, nor on the kernel or the
+//! number of threads.
+//!
+//! Candidate files in the reference library's binary format are read and written by
+//! [`read_file`], [`write_file`] and [`merge_files`].
+
+mod blocking;
+mod file;
+mod tile;
+mod top_k;
+
+pub use self::blocking::find_blocked;
+pub use self::file::{FileReader, merge_files, read_file, write_file};
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use rayon::prelude::*;
+
+use crate::encoding::Clks;
+use crate::error::{Error, Result};
+use crate::similarity::Kernel;
+
+/// One candidate pair: a record of `dataset0` and a record of `dataset1`, with their score.
+///
+/// `dataset0 < dataset1` for pairs made by this module.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CandidatePair {
+    /// Dice score, in `[threshold, 1]`.
+    pub score: f64,
+    /// Index of the first record's dataset.
+    pub dataset0: u32,
+    /// Index of the second record's dataset.
+    pub dataset1: u32,
+    /// Row of the first record in its dataset.
+    pub row0: u32,
+    /// Row of the second record in its dataset.
+    pub row1: u32,
+}
+
+impl CandidatePair {
+    /// The canonical order: score descending, then `(dataset0, dataset1, row0, row1)`
+    /// ascending.
+    pub fn canonical_cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| {
+                (self.dataset0, self.dataset1, self.row0, self.row1).cmp(&(
+                    other.dataset0,
+                    other.dataset1,
+                    other.row0,
+                    other.row1,
+                ))
+            })
+    }
+}
+
+/// Candidate pairs in canonical order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CandidatePairs {
+    pairs: Vec<CandidatePair>,
+}
+
+impl CandidatePairs {
+    /// Sorts `pairs` into canonical order.
+    pub fn from_unsorted(mut pairs: Vec<CandidatePair>) -> Self {
+        pairs.par_sort_unstable_by(CandidatePair::canonical_cmp);
+        CandidatePairs { pairs }
+    }
+
+    /// Wraps pairs that must already be in canonical order.
+    ///
+    /// # Errors
+    /// [`Error::Unsorted`] naming the first pair out of order.
+    pub fn from_sorted(pairs: Vec<CandidatePair>) -> Result<Self> {
+        if let Some(i) = pairs
+            .windows(2)
+            .position(|w| w[0].canonical_cmp(&w[1]) == Ordering::Greater)
+        {
+            return Err(Error::Unsorted { index: i + 1 });
+        }
+        Ok(CandidatePairs { pairs })
+    }
+
+    /// The pairs, in canonical order.
+    pub fn as_slice(&self) -> &[CandidatePair] {
+        &self.pairs
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// True when there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Iterates over the pairs in canonical order.
+    pub fn iter(&self) -> std::slice::Iter<'_, CandidatePair> {
+        self.pairs.iter()
+    }
+
+    /// The pairs as a vector.
+    pub fn into_vec(self) -> Vec<CandidatePair> {
+        self.pairs
+    }
+}
+
+impl AsRef<[CandidatePair]> for CandidatePairs {
+    fn as_ref(&self) -> &[CandidatePair] {
+        &self.pairs
+    }
+}
+
+impl<'a> IntoIterator for &'a CandidatePairs {
+    type Item = &'a CandidatePair;
+    type IntoIter = std::slice::Iter<'a, CandidatePair>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.pairs.iter()
+    }
+}
+
+/// Progress callback: called with the number of comparisons finished since the last call;
+/// returning `false` stops the search, which then fails with [`Error::Cancelled`].
+pub type ProgressFn = dyn Fn(u64) -> bool + Send + Sync;
+
+/// Settings of a candidate search.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::Config;
+/// let config = Config::new(0.8).with_k(10);
+/// assert_eq!(config.threshold(), 0.8);
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    threshold: f64,
+    k: Option<usize>,
+    kernel: Option<Kernel>,
+    progress: Option<Arc<ProgressFn>>,
+    prune: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("threshold", &self.threshold)
+            .field("k", &self.k)
+            .field("kernel", &self.kernel)
+            .field("progress", &self.progress.is_some())
+            .field("prune", &self.prune)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Pairs with score `≥ threshold` (checked by the search: it must be in `[0, 1]`).
+    pub fn new(threshold: f64) -> Self {
+        Config {
+            threshold,
+            k: None,
+            kernel: None,
+            progress: None,
+            prune: true,
+        }
+    }
+
+    /// Keep at most the `k` best candidates of each record of the lower-indexed dataset of
+    /// each dataset pair (ties go to the lower row of the other dataset), as the reference
+    /// library's `k`. `k = 0` is rejected by the search.
+    pub fn with_k(mut self, k: usize) -> Self {
+        self.k = Some(k);
+        self
+    }
+
+    /// Use this kernel instead of [`Kernel::detect`].
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        self.kernel = Some(kernel);
+        self
+    }
+
+    /// Report progress (comparisons done) to `progress`, which may also cancel the search.
+    pub fn with_progress(mut self, progress: Arc<ProgressFn>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Compare every pair, without skipping records by the popcount bound. The result is
+    /// the same; this exists to measure and test the pruning.
+    pub fn without_pruning(mut self) -> Self {
+        self.prune = false;
+        self
+    }
+
+    /// The threshold.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// The `k` of top-k, if set.
+    pub fn k(&self) -> Option<usize> {
+        self.k
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(Error::Threshold {
+                value: self.threshold,
+                range: "[0, 1]",
+            });
+        }
+        if self.k == Some(0) {
+            return Err(Error::ZeroK);
+        }
+        Ok(())
+    }
+}
+
+/// Progress reporting shared by the parallel tasks of one search.
+pub(crate) struct Progress<'a> {
+    callback: Option<&'a ProgressFn>,
+    cancelled: AtomicBool,
+}
+
+impl<'a> Progress<'a> {
+    fn new(callback: Option<&'a ProgressFn>) -> Self {
+        Progress {
+            callback,
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    /// Reports `n` comparisons done; remembers a request to stop.
+    pub(crate) fn advance(&self, n: u64) {
+        if let Some(callback) = self.callback
+            && n > 0
+            && !callback(n)
+        {
+            self.cancelled.store(true, AtomicOrdering::Relaxed);
+        }
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(AtomicOrdering::Relaxed)
+    }
+}
+
+/// Checks the datasets fit together; returns the record size.
+fn check_datasets(datasets: &[&Clks]) -> Result<usize> {
+    if datasets.len() < 2 {
+        return Err(Error::TooFewDatasets {
+            got: datasets.len(),
+        });
+    }
+    let size = datasets[0].bytes_per_record();
+    for (d, clks) in datasets.iter().enumerate() {
+        if clks.bytes_per_record() != size {
+            return Err(Error::DatasetSizeMismatch {
+                dataset: d,
+                got: clks.bytes_per_record(),
+                expected: size,
+            });
+        }
+        if clks.len() > u32::MAX as usize {
+            return Err(Error::DatasetTooLarge {
+                dataset: d,
+                len: clks.len(),
+                max: u32::MAX as usize,
+            });
+        }
+    }
+    Ok(size)
+}
+
+/// Finds all candidate pairs across `datasets` (every pair `i < j`).
+///
+/// # Errors
+/// [`Error::TooFewDatasets`], [`Error::DatasetSizeMismatch`], [`Error::Threshold`],
+/// [`Error::ZeroK`], and [`Error::Cancelled`] when the progress callback asked to stop.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::{find, Config};
+/// use anonlink_core::encoding::Clks;
+///
+/// let a = Clks::from_concatenated(&[0xff, 0xff, 0, 0, 0, 0, 0, 0], 8)?;
+/// let b = Clks::from_concatenated(&[0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 8)?;
+/// let pairs = find(&[&a, &b], &Config::new(0.9))?;
+/// assert_eq!(pairs.len(), 1);
+/// assert_eq!((pairs.as_slice()[0].row0, pairs.as_slice()[0].row1), (0, 0));
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn find(datasets: &[&Clks], config: &Config) -> Result<CandidatePairs> {
+    check_datasets(datasets)?;
+    config.validate()?;
+    let progress = Progress::new(config.progress.as_deref());
+    let kernel = config.kernel.unwrap_or_else(Kernel::detect);
+    let mut all = Vec::new();
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            let mut pairs = tile::compare(
+                datasets[i],
+                datasets[j],
+                (i as u32, j as u32),
+                config,
+                kernel,
+                &progress,
+            );
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            all.append(&mut pairs);
+        }
+    }
+    Ok(CandidatePairs::from_unsorted(all))
+}
+
+/// Total number of comparisons an unblocked search of these datasets makes.
+pub fn total_comparisons(sizes: &[usize]) -> u64 {
+    let mut total = 0u64;
+    for i in 0..sizes.len() {
+        for j in i + 1..sizes.len() {
+            total += sizes[i] as u64 * sizes[j] as u64;
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{naive_candidates, random_clks};
+    use proptest::prelude::*;
+
+    fn keys(pairs: &CandidatePairs) -> Vec<(u64, u32, u32, u32, u32)> {
+        pairs
+            .iter()
+            .map(|p| (p.score.to_bits(), p.dataset0, p.dataset1, p.row0, p.row1))
+            .collect()
+    }
+
+    #[test]
+    fn rejects_bad_config_and_inputs() {
+        let a = random_clks(3, 16, 1);
+        let b = random_clks(3, 8, 2);
+        assert!(matches!(find(&[&a], &Config::new(0.5)), Err(Error::TooFewDatasets { got: 1 })));
+        assert!(matches!(
+            find(&[&a, &b], &Config::new(0.5)),
+            Err(Error::DatasetSizeMismatch { dataset: 1, .. })
+        ));
+        for t in [-0.1, 1.1, f64::NAN] {
+            assert!(matches!(find(&[&a, &a], &Config::new(t)), Err(Error::Threshold { .. })));
+        }
+        assert!(matches!(find(&[&a, &a], &Config::new(0.5).with_k(0)), Err(Error::ZeroK)));
+    }
+
+    #[test]
+    fn progress_counts_every_comparison_and_can_cancel() {
+        let a = random_clks(300, 128, 1);
+        let b = random_clks(200, 128, 2);
+        let c = random_clks(100, 128, 3);
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = done.clone();
+        let config = Config::new(0.7).with_progress(Arc::new(move |n| {
+            seen.fetch_add(n, AtomicOrdering::Relaxed);
+            true
+        }));
+        find(&[&a, &b, &c], &config).unwrap();
+        assert_eq!(
+            done.load(AtomicOrdering::Relaxed),
+            total_comparisons(&[300, 200, 100])
+        );
+        let config = Config::new(0.7).with_progress(Arc::new(|_| false));
+        assert!(matches!(find(&[&a, &b], &config), Err(Error::Cancelled)));
+    }
+
+    #[test]
+    fn zero_bit_records_never_match() {
+        let zeros = Clks::from_concatenated(&[0u8; 32], 16).unwrap();
+        let pairs = find(&[&zeros, &zeros], &Config::new(0.0)).unwrap();
+        assert!(pairs.is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn equals_naive_for_every_kernel(
+            sizes in proptest::collection::vec(0usize..70, 2..4),
+            words in 1usize..6,
+            seed in any::<u64>(),
+            t in prop_oneof![Just(0.5), Just(0.75), Just(0.8), Just(2.0/3.0), 0.3f64..1.0],
+            k in prop_oneof![Just(None), (1usize..4).prop_map(Some)],
+        ) {
+            let datasets: Vec<Clks> = sizes
+                .iter()
+                .enumerate()
+                .map(|(d, &n)| crate::testing::related_clks(n, words * 8, seed, d as u64))
+                .collect();
+            let refs: Vec<&Clks> = datasets.iter().collect();
+            let expected = naive_candidates(&refs, t, k);
+            for kernel in Kernel::available() {
+                for prune in [true, false] {
+                    let mut config = Config::new(t).with_kernel(kernel);
+                    if let Some(k) = k {
+                        config = config.with_k(k);
+                    }
+                    if !prune {
+                        config = config.without_pruning();
+                    }
+                    let got = find(&refs, &config).unwrap();
+                    prop_assert_eq!(keys(&got), keys(&expected), "kernel {} prune {}", kernel.name(), prune);
+                }
+            }
+            // Swapping two datasets swaps their indices and nothing else.
+            if k.is_none() {
+                let swapped = find(&[refs[1], refs[0]], &Config::new(t)).unwrap();
+                let mut back: Vec<_> = swapped
+                    .iter()
+                    .map(|p| (p.score.to_bits(), 0u32, 1u32, p.row1, p.row0))
+                    .collect();
+                back.sort_by(|x, y| f64::from_bits(y.0).total_cmp(&f64::from_bits(x.0)).then((x.1, x.2, x.3, x.4).cmp(&(y.1, y.2, y.3, y.4))));
+                let direct = find(&[refs[0], refs[1]], &Config::new(t)).unwrap();
+                prop_assert_eq!(back, keys(&direct));
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The comparison of one dataset pair: rows of A as queries against tiles of B.
+//!
+//! Both sides are ordered by popcount (records with no bit set are left out: they never
+//! match) and copied into interleaved blocks. Queries go in blocks of [`QUERY_BLOCK`] rows,
+//! handed to rayon's threads; each query block only visits the B window its popcount range
+//! can match (exact Dice bound), in tiles of [`TILE_BLOCKS`] blocks so the tile stays in L2
+//! while all the block's queries pass over it.
+
+use rayon::prelude::*;
+
+use super::top_k::retain_top_k;
+use super::{CandidatePair, Config, Progress};
+use crate::encoding::Clks;
+use crate::similarity::{Hit, Kernel, LANES, PreTest, interleave, is_match, score};
+
+/// Query rows per parallel task (a multiple of [`LANES`]).
+const QUERY_BLOCK: usize = 64;
+/// Candidate blocks per tile: 2048 records, 256 KiB of 1024-bit encodings.
+const TILE_BLOCKS: usize = 256;
+
+/// One side of the comparison, ordered by popcount and interleaved.
+struct Side {
+    /// Interleaved blocks; padding lanes are zero.
+    blocks: Vec<u64>,
+    /// Pre-test offset of every slot; padding lanes get [`PreTest::NEVER`].
+    offsets: Vec<u64>,
+    /// Original row of every real slot.
+    rows: Vec<u32>,
+    /// Popcount of every real slot, ascending.
+    popcounts: Vec<u32>,
+}
+
+impl Side {
+    fn new(clks: &Clks, pre: &PreTest) -> Side {
+        let mut rows: Vec<u32> = (0..clks.len() as u32)
+            .filter(|&r| clks.popcount(r as usize) != 0)
+            .collect();
+        rows.sort_by_key(|&r| (clks.popcount(r as usize), r));
+        let popcounts: Vec<u32> = rows.iter().map(|&r| clks.popcount(r as usize)).collect();
+        let blocks = interleave(
+            rows.iter().map(|&r| clks.record_words(r as usize)),
+            clks.words_per_record(),
+        );
+        let mut offsets = vec![PreTest::NEVER; rows.len().div_ceil(LANES) * LANES];
+        for (o, &p) in offsets.iter_mut().zip(&popcounts) {
+            *o = pre.offset(p);
+        }
+        Side {
+            blocks,
+            offsets,
+            rows,
+            popcounts,
+        }
+    }
+}
+
+/// The range of B popcounts a query of popcount `pa` can match at `threshold`.
+///
+/// The best possible score against a record of popcount `pb` is `2·min(pa, pb)/(pa + pb)`
+/// (all of the smaller record's bits shared), computed with the same f64 arithmetic as a real
+/// score. It rises up to `pb = pa` and falls after, so the matchable `pb` form one interval
+/// around `pa`, and both ends grow with `pa`.
+fn matchable_popcounts(pa: u32, threshold: f64, max_bits: u32) -> (u32, u32) {
+    let best = |pb: u32| score(pa.min(pb), pa, pb);
+    // Smallest pb in 1..=pa with best(pb) >= threshold; best(pa) = 1 always qualifies.
+    let (mut lo, mut hi) = (1u32, pa);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if best(mid) >= threshold {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let low = lo;
+    // Largest pb in pa..=max_bits with best(pb) >= threshold.
+    let (mut lo, mut hi) = (pa, max_bits.max(pa));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if best(mid) >= threshold {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    (low, lo)
+}
+
+/// Compares every row of `a` with every row of `b`; returns the candidates (unsorted, or
+/// sorted per task when top-k applies) with dataset indices `ids`.
+pub(crate) fn compare(
+    a: &Clks,
+    b: &Clks,
+    ids: (u32, u32),
+    config: &Config,
+    kernel: Kernel,
+    progress: &Progress<'_>,
+) -> Vec<CandidatePair> {
+    let threshold = config.threshold;
+    let pre = PreTest::new(threshold);
+    let wpr = a.words_per_record();
+    let max_bits = a.bits_per_record() as u32;
+    let queries = Side::new(a, &pre);
+    let cands = Side::new(b, &pre);
+    let b_len = b.len() as u64;
+    // Rows of `a` with no bit set are compared with nothing, but count as done.
+    progress.advance((a.len() - queries.rows.len()) as u64 * b_len);
+
+    let n_tasks = queries.rows.len().div_ceil(QUERY_BLOCK);
+    let per_task: Vec<Vec<CandidatePair>> = (0..n_tasks)
+        .into_par_iter()
+        .with_min_len(1)
+        .map(|task| {
+            let first = task * QUERY_BLOCK;
+            let last = (first + QUERY_BLOCK).min(queries.rows.len());
+            if progress.is_cancelled() {
+                return Vec::new();
+            }
+            let mut out = compare_query_block(
+                &queries, first, last, &cands, wpr, max_bits, threshold, config.prune, kernel,
+                ids,
+            );
+            if let Some(k) = config.k {
+                out.sort_unstable_by(CandidatePair::canonical_cmp);
+                retain_top_k(&mut out, k);
+            }
+            progress.advance((last - first) as u64 * b_len);
+            out
+        })
+        .collect();
+    per_task.into_iter().flatten().collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare_query_block(
+    queries: &Side,
+    first: usize,
+    last: usize,
+    cands: &Side,
+    wpr: usize,
+    max_bits: u32,
+    threshold: f64,
+    prune: bool,
+    kernel: Kernel,
+    ids: (u32, u32),
+) -> Vec<CandidatePair> {
+    let block_words = LANES * wpr;
+    // Query slots first..last are whole blocks of the interleaved side except at the end.
+    debug_assert_eq!(first % LANES, 0);
+    let first_block = first / LANES;
+    let last_block = last.div_ceil(LANES);
+
+    let (lo_slot, hi_slot) = if prune {
+        let (lo, _) = matchable_popcounts(queries.popcounts[first], threshold, max_bits);
+        let (_, hi) = matchable_popcounts(queries.popcounts[last - 1], threshold, max_bits);
+        (
+            cands.popcounts.partition_point(|&p| p < lo),
+            cands.popcounts.partition_point(|&p| p <= hi),
+        )
+    } else {
+        (0, cands.rows.len())
+    };
+    let mut out = Vec::new();
+    if lo_slot >= hi_slot {
+        return out;
+    }
+    let cand_first_block = lo_slot / LANES;
+    let cand_last_block = hi_slot.div_ceil(LANES);
+
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut tile_start = cand_first_block;
+    while tile_start < cand_last_block {
+        let tile_end = (tile_start + TILE_BLOCKS).min(cand_last_block);
+        let tile = &cands.blocks[tile_start * block_words..tile_end * block_words];
+        let tile_offsets = &cands.offsets[tile_start * LANES..tile_end * LANES];
+        for qb in first_block..last_block {
+            let qwords = &queries.blocks[qb * block_words..(qb + 1) * block_words];
+            let mut qoff = [0u64; LANES];
+            qoff.copy_from_slice(&queries.offsets[qb * LANES..(qb + 1) * LANES]);
+            hits.clear();
+            kernel.scan(wpr, qwords, &qoff, tile, tile_offsets, &mut hits);
+            for hit in &hits {
+                let qslot = qb * LANES + hit.query as usize;
+                let cslot = tile_start * LANES + hit.slot as usize;
+                let (Some(&pa), Some(&pb)) =
+                    (queries.popcounts.get(qslot), cands.popcounts.get(cslot))
+                else {
+                    continue; // padding lanes carry NEVER offsets and cannot get here
+                };
+                if is_match(hit.count, pa, pb, threshold) {
+                    out.push(CandidatePair {
+                        score: score(hit.count, pa, pb),
+                        dataset0: ids.0,
+                        dataset1: ids.1,
+                        row0: queries.rows[qslot],
+                        row1: cands.rows[cslot],
+                    });
+                }
+            }
+        }
+        tile_start = tile_end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn popcount_window_is_exact() {
+        for t in [0.5, 0.8, 0.9, 0.95, 1.0, 2.0 / 3.0] {
+            for pa in 1..300u32 {
+                let (lo, hi) = matchable_popcounts(pa, t, 512);
+                for pb in 1..=512u32 {
+                    let possible = score(pa.min(pb), pa, pb) >= t;
+                    assert_eq!(possible, (lo..=hi).contains(&pb), "t {t} pa {pa} pb {pb}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The JSON upload document `{"clks": ["<base64>", ...]}`, decoded as a stream.
+//!
+//! The document is never held as a DOM: each string is decoded and packed as soon as the
+//! parser reaches it, so memory is the packed records plus the parser's scratch buffer.
+//! Other top-level keys are skipped.
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{Clks, ClksBuilder, SizeLimits, decode_base64_record, encode_base64_record};
+use crate::error::{Error, Result};
+
+/// Decodes an upload document from a reader, streaming.
+///
+/// # Errors
+/// [`Error::Json`] for malformed JSON (with line and column), [`Error::NoEncodings`] for a
+/// missing or empty `clks` list, and the record-level errors of [`decode_base64_record`] and
+/// [`SizeLimits::check`], each naming the record index.
+pub fn decode_json<R: Read>(reader: R, limits: &SizeLimits) -> Result<Clks> {
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+        1 << 16,
+        reader,
+    ));
+    decode_with(&mut de, limits)
+}
+
+/// Decodes an upload document held in memory.
+///
+/// # Errors
+/// As [`decode_json`].
+///
+/// # Examples
+/// ```
+/// use anonlink_core::encoding::{SizeLimits, decode_json_slice};
+///
+/// let clks = decode_json_slice(br#"{"clks": ["AAAAAAAAAP8=", "AQAAAAAAAAA="]}"#, &SizeLimits::default())?;
+/// assert_eq!(clks.len(), 2);
+/// assert_eq!(clks.popcount(0), 8);
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn decode_json_slice(bytes: &[u8], limits: &SizeLimits) -> Result<Clks> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    decode_with(&mut de, limits)
+}
+
+/// Writes `clks` as an upload document.
+///
+/// # Errors
+/// [`Error::Io`] when writing fails.
+pub fn encode_json<W: Write>(clks: &Clks, mut writer: W) -> Result<()> {
+    writer.write_all(b"{\"clks\": [")?;
+    for i in 0..clks.len() {
+        if i > 0 {
+            writer.write_all(b", ")?;
+        }
+        writer.write_all(b"\"")?;
+        writer.write_all(encode_base64_record(&clks.record_bytes(i)).as_bytes())?;
+        writer.write_all(b"\"")?;
+    }
+    writer.write_all(b"]}")?;
+    Ok(())
+}
+
+fn decode_with<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    limits: &SizeLimits,
+) -> Result<Clks> {
+    let mut state = State {
+        builder: ClksBuilder::new(*limits),
+        failure: None,
+        seen_clks: false,
+        scratch: Vec::new(),
+    };
+    let parsed = DocumentSeed(&mut state)
+        .deserialize(&mut *de)
+        .and_then(|()| de.end());
+    // A record error travels through serde as an opaque message; the original is kept aside
+    // so that callers get the structured error with its record index.
+    if let Some(failure) = state.failure.take() {
+        return Err(failure);
+    }
+    parsed.map_err(|e| Error::Json {
+        reason: e.to_string(),
+    })?;
+    if !state.seen_clks {
+        return Err(Error::NoEncodings);
+    }
+    state.builder.finish().ok_or(Error::NoEncodings)
+}
+
+struct State {
+    builder: ClksBuilder,
+    failure: Option<Error>,
+    seen_clks: bool,
+    scratch: Vec<u8>,
+}
+
+impl State {
+    fn fail<E: de::Error>(&mut self, error: Error) -> E {
+        let message = error.to_string();
+        self.failure = Some(error);
+        E::custom(message)
+    }
+}
+
+struct DocumentSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with a \"clks\" list")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "clks" {
+                if self.0.seen_clks {
+                    return Err(de::Error::duplicate_field("clks"));
+                }
+                self.0.seen_clks = true;
+                map.next_value_seed(ClksSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ClksSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for ClksSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ClksSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of base64 strings")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(RecordSeed(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct RecordSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a base64 string")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        let state = self.0;
+        let index = state.builder.len();
+        let mut scratch = std::mem::take(&mut state.scratch);
+        let decoded = decode_base64_record(text, index, &mut scratch)
+            .and_then(|()| state.builder.push(&scratch));
+        state.scratch = scratch;
+        decoded.map_err(|e| state.fail(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(records: &[&[u8]]) -> String {
+        let items: Vec<String> = records
+            .iter()
+            .map(|r| format!("\"{}\"", encode_base64_record(r)))
+            .collect();
+        format!("{{\"other\": {{\"a\": [1, 2]}}, \"clks\": [{}]}}", items.join(","))
+    }
+
+    #[test]
+    fn decodes_from_reader_and_slice_alike() {
+        let a = [1u8; 16];
+        let b = [2u8; 16];
+        let text = doc(&[&a, &b]);
+        let from_slice = decode_json_slice(text.as_bytes(), &SizeLimits::default()).unwrap();
+        let from_reader = decode_json(text.as_bytes(), &SizeLimits::default()).unwrap();
+        assert_eq!(from_slice.words(), from_reader.words());
+        assert_eq!(from_slice.record_bytes(1), b);
+        let mut out = Vec::new();
+        encode_json(&from_slice, &mut out).unwrap();
+        let again = decode_json_slice(&out, &SizeLimits::default()).unwrap();
+        assert_eq!(again.words(), from_slice.words());
+    }
+
+    #[test]
+    fn errors_are_specific() {
+        let limits = SizeLimits::default();
+        let mixed = doc(&[&[0u8; 16], &[0u8; 16], &[0u8; 8]]);
+        let err = decode_json_slice(mixed.as_bytes(), &limits).unwrap_err();
+        assert!(matches!(err, Error::SizeMismatch { index: 2, .. }), "{err}");
+
+        let err = decode_json_slice(br#"{"clks": ["AAAA", "!!"]}"#, &limits).unwrap_err();
+        assert!(matches!(err, Error::SizeNotMultipleOf8 { index: 0, .. }), "{err}");
+
+        let err = decode_json_slice(br#"{"clks": ["AAAAAAAAAAA=", "!!"]}"#, &limits).unwrap_err();
+        assert!(matches!(err, Error::Base64 { index: 1, .. }), "{err}");
+
+        for bad in [&br#"{"clks": []}"#[..], br#"{"x": 1}"#] {
+            assert!(matches!(
+                decode_json_slice(bad, &limits),
+                Err(Error::NoEncodings)
+            ));
+        }
+        for bad in [
+            &br#"{"clks": ["AAAAAAAAAAA="]"#[..],
+            br#"{"clks": [1]}"#,
+            br#"[]"#,
+            br#"{"clks": ["AAAAAAAAAAA="]} x"#,
+            br#"{"clks": ["AAAAAAAAAAA="], "clks": []}"#,
+        ] {
+            assert!(
+                matches!(decode_json_slice(bad, &limits), Err(Error::Json { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

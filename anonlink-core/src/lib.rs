@@ -1,0 +1,52 @@
+/*!
+The linkage engine of anonlink-rs: privacy-preserving record linkage on CLKs (keyed Bloom
+filter encodings of personal records).
+
+# Brief overview
+
+A linkage runs through four modules, in this order:
+
+1. [`encoding`] — **decode** each party's upload into [`encoding::Clks`], a packed store of
+   equal-size records: from base64 strings, the streamed JSON document `{"clks": [...]}`,
+   or the binary format.
+2. [`candidates`] — **compare** every record of one dataset with every record of the others
+   by Sørensen–Dice similarity (SIMD kernels from [`similarity`], chosen at run time) and
+   keep the [`candidates::CandidatePairs`] at or above a threshold, optionally top-k per
+   record or only within blocks.
+3. [`solve`] — **solve**: turn candidates into [`solve::Groups`] of records that refer to
+   one entity (greedy 1-to-1 for two parties; greedy or probabilistic for many).
+4. [`output`] — **output** the result types of the Entity Service: similarity scores,
+   mapping, permutations with a mask, or groups.
+
+Every function is exact with respect to the reference implementation (anonlink 0.15):
+scores are computed from integer counts, candidates come out in one canonical order, and
+the solvers walk them as the reference does.
+
+# Example
+
+```
+use anonlink_core::{candidates, encoding, output, solve};
+
+let doc_a = br#"{"clks": ["/////wAAAAA=", "AAAAAP////8="]}"#;
+let doc_b = br#"{"clks": ["AAAAAP////4=", "/////wAAAAE=", "AQEBAQEBAQE="]}"#;
+let a = encoding::decode_json_slice(doc_a, &encoding::SizeLimits::default())?; // decode
+let b = encoding::decode_json_slice(doc_b, &encoding::SizeLimits::default())?;
+let pairs = candidates::find(&[&a, &b], &candidates::Config::new(0.9))?;      // compare
+let groups = solve::greedy(pairs.as_slice());                                  // solve
+let mapping = output::mapping(&groups)?;                                       // output
+assert_eq!(mapping.into_iter().collect::<Vec<_>>(), vec![(0, 1), (1, 0)]);
+# Ok::<(), anonlink_core::Error>(())
+```
+*/
+#![deny(missing_docs)]
+
+pub mod candidates;
+pub mod encoding;
+mod error;
+pub mod output;
+pub mod similarity;
+pub mod solve;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};

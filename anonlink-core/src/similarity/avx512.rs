@@ -1,0 +1,88 @@
+//! AVX-512 kernel: one 64-byte line holds word `w` of 8 candidates, so a broadcast query
+//! word, one AND, one VPOPCNTQ and one add score 8 pairs. 8 queries share each line load.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use super::{Hit, LANES};
+
+/// Proof that the CPU has AVX-512F and AVX-512 VPOPCNTDQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avx512 {
+    _private: (),
+}
+
+impl Avx512 {
+    /// The token, if this CPU supports the kernel.
+    pub fn new() -> Option<Self> {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq") {
+            Some(Avx512 { _private: () })
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn scan(
+        &self,
+        words_per_record: usize,
+        queries: &[u64],
+        query_offsets: &[u64; LANES],
+        blocks: &[u64],
+        offsets: &[u64],
+        hits: &mut Vec<Hit>,
+    ) {
+        // SAFETY: an `Avx512` value exists only if `new` saw both features on this CPU.
+        unsafe { scan(words_per_record, queries, query_offsets, blocks, offsets, hits) }
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512 VPOPCNTDQ.
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn scan(
+    words_per_record: usize,
+    queries: &[u64],
+    query_offsets: &[u64; LANES],
+    blocks: &[u64],
+    offsets: &[u64],
+    hits: &mut Vec<Hit>,
+) {
+    let block_words = LANES * words_per_record;
+    let qoff: [__m512i; LANES] = query_offsets.map(|o| _mm512_set1_epi64(o as i64));
+    for (b, (block, block_offsets)) in blocks
+        .chunks_exact(block_words)
+        .zip(offsets.chunks_exact(LANES))
+        .enumerate()
+    {
+        let mut acc = [_mm512_setzero_si512(); LANES];
+        for (line, qw) in block.chunks_exact(LANES).zip(queries.chunks_exact(LANES)) {
+            // SAFETY: `line` is exactly 8 u64 = 64 bytes; unaligned loads are allowed.
+            let cand = unsafe { _mm512_loadu_si512(line.as_ptr().cast()) };
+            for q in 0..LANES {
+                let query = _mm512_set1_epi64(qw[q] as i64);
+                acc[q] = _mm512_add_epi64(acc[q], _mm512_popcnt_epi64(_mm512_and_si512(query, cand)));
+            }
+        }
+        // SAFETY: `block_offsets` is exactly 8 u64 = 64 bytes.
+        let coff = unsafe { _mm512_loadu_si512(block_offsets.as_ptr().cast()) };
+        for q in 0..LANES {
+            let lhs = _mm512_slli_epi64::<17>(acc[q]);
+            let rhs = _mm512_add_epi64(qoff[q], coff);
+            let mut mask = _mm512_cmpge_epu64_mask(lhs, rhs);
+            if mask != 0 {
+                let mut counts = [0u64; LANES];
+                // SAFETY: `counts` is 8 u64 = 64 bytes, writable.
+                unsafe { _mm512_storeu_si512(counts.as_mut_ptr().cast(), acc[q]) };
+                while mask != 0 {
+                    let lane = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    hits.push(Hit {
+                        query: q as u32,
+                        slot: (b * LANES + lane) as u32,
+                        count: counts[lane] as u32,
+                    });
+                }
+            }
+        }
+    }
+}

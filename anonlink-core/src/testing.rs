@@ -1,0 +1,163 @@
+//! Seeded synthetic encodings and naive reference implementations, shared by tests,
+//! benches and the shells' tests (feature `testing`).
+//!
+//! Nothing here is fast; everything here is deterministic for a given seed.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::candidates::{CandidatePair, CandidatePairs};
+use crate::encoding::Clks;
+use crate::similarity::{is_match, score};
+
+/// `n` records of `bytes` bytes with independent random bits (density about one half).
+///
+/// # Panics
+/// When `bytes` is not a positive multiple of 8.
+pub fn random_clks(n: usize, bytes: usize, seed: u64) -> Clks {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut clks = Clks::with_record_size(bytes).expect("a multiple of 8");
+    let mut record = vec![0u8; bytes];
+    for _ in 0..n {
+        rng.fill(&mut record[..]);
+        clks.push(&record).expect("same size");
+    }
+    clks
+}
+
+/// Records of dataset `dataset` drawn from a pool shared by all datasets with the same
+/// `seed`: many records of different datasets are equal or differ in a few bits, so pairs
+/// land on, above and below usual thresholds, with exact ties. Some records are all zeros.
+///
+/// # Panics
+/// When `bytes` is not a positive multiple of 8.
+pub fn related_clks(n: usize, bytes: usize, seed: u64, dataset: u64) -> Clks {
+    let mut pool_rng = ChaCha8Rng::seed_from_u64(seed);
+    let pool_size = 12;
+    let density = pool_rng.random_range(0.2..0.8);
+    let pool: Vec<Vec<u8>> = (0..pool_size)
+        .map(|_| {
+            (0..bytes)
+                .map(|_| {
+                    let mut b = 0u8;
+                    for bit in 0..8 {
+                        if pool_rng.random_bool(density) {
+                            b |= 1 << bit;
+                        }
+                    }
+                    b
+                })
+                .collect()
+        })
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (dataset + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut clks = Clks::with_record_size(bytes).expect("a multiple of 8");
+    for _ in 0..n {
+        let mut record = pool[rng.random_range(0..pool_size)].clone();
+        match rng.random_range(0..10) {
+            0 => record.iter_mut().for_each(|b| *b = 0),
+            1..=3 => {}
+            _ => {
+                for _ in 0..rng.random_range(1..4) {
+                    let bit = rng.random_range(0..bytes * 8);
+                    record[bit / 8] ^= 1 << (bit % 8);
+                }
+            }
+        }
+        clks.push(&record).expect("same size");
+    }
+    clks
+}
+
+/// Two datasets like real 1024-bit CLKs: popcounts about N(690, 30), and a share
+/// `overlap` of `a`'s records planted in `b` as near-duplicates (a few percent of bits
+/// moved, Dice about 0.9–0.97), at random rows of `b`.
+pub fn synthetic_pair(n_a: usize, n_b: usize, overlap: f64, seed: u64) -> (Clks, Clks) {
+    const BYTES: usize = 128;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let a: Vec<[u64; 16]> = (0..n_a).map(|_| realistic_record(&mut rng)).collect();
+    let mut b: Vec<[u64; 16]> = (0..n_b).map(|_| realistic_record(&mut rng)).collect();
+    let planted = ((n_a.min(n_b) as f64) * overlap) as usize;
+    for i in 0..planted {
+        let target = rng.random_range(0..n_b);
+        let mut copy = a[i];
+        let moves = rng.random_range(5..40);
+        for _ in 0..moves {
+            let off = rng.random_range(0..1024);
+            let on = rng.random_range(0..1024);
+            copy[off / 64] &= !(1u64 << (off % 64));
+            copy[on / 64] |= 1u64 << (on % 64);
+        }
+        b[target] = copy;
+    }
+    let pack = |records: &[[u64; 16]]| {
+        let mut clks = Clks::with_record_size(BYTES).expect("128 is a multiple of 8");
+        clks.reserve(records.len());
+        let mut bytes = [0u8; BYTES];
+        for r in records {
+            for (chunk, w) in bytes.chunks_exact_mut(8).zip(r) {
+                chunk.copy_from_slice(&w.to_be_bytes());
+            }
+            clks.push(&bytes).expect("same size");
+        }
+        clks
+    };
+    (pack(&a), pack(&b))
+}
+
+fn realistic_record(rng: &mut ChaCha8Rng) -> [u64; 16] {
+    // Box–Muller for a normal popcount without another dependency.
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    let target = (690.0 + 30.0 * normal).round().clamp(1.0, 1023.0) as u32;
+    let mut words = [0u64; 16];
+    let mut ones = 0;
+    while ones < target {
+        let bit = rng.random_range(0..1024);
+        let mask = 1u64 << (bit % 64);
+        if words[bit / 64] & mask == 0 {
+            words[bit / 64] |= mask;
+            ones += 1;
+        }
+    }
+    words
+}
+
+/// The naive O(n·m) candidate search: every pair of every dataset pair `i < j`, exact
+/// counts, then top-k by the reference's rule, in canonical order.
+pub fn naive_candidates(datasets: &[&Clks], threshold: f64, k: Option<usize>) -> CandidatePairs {
+    let mut out = Vec::new();
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            let (a, b) = (datasets[i], datasets[j]);
+            for r0 in 0..a.len() {
+                let mut row: Vec<CandidatePair> = Vec::new();
+                for r1 in 0..b.len() {
+                    let count: u32 = a
+                        .record_words(r0)
+                        .iter()
+                        .zip(b.record_words(r1))
+                        .map(|(x, y)| (x & y).count_ones())
+                        .sum();
+                    let (pa, pb) = (a.popcount(r0), b.popcount(r1));
+                    if is_match(count, pa, pb, threshold) {
+                        row.push(CandidatePair {
+                            score: score(count, pa, pb),
+                            dataset0: i as u32,
+                            dataset1: j as u32,
+                            row0: r0 as u32,
+                            row1: r1 as u32,
+                        });
+                    }
+                }
+                row.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.row1.cmp(&y.row1)));
+                if let Some(k) = k {
+                    row.truncate(k);
+                }
+                out.extend(row);
+            }
+        }
+    }
+    CandidatePairs::from_unsorted(out)
+}
