@@ -65,24 +65,42 @@ unsafe fn scan(
         }
         // SAFETY: `block_offsets` is exactly 8 u64 = 64 bytes.
         let coff = unsafe { _mm512_loadu_si512(block_offsets.as_ptr().cast()) };
+        // All eight pre-tests first, branch-free, so the accumulators stay in registers;
+        // most blocks have no hit at all.
+        let mut masks = [0u8; LANES];
+        let mut any = 0u8;
         for q in 0..LANES {
             let lhs = _mm512_slli_epi64::<17>(acc[q]);
             let rhs = _mm512_add_epi64(qoff[q], coff);
-            let mut mask = _mm512_cmpge_epu64_mask(lhs, rhs);
-            if mask != 0 {
-                let mut counts = [0u64; LANES];
-                // SAFETY: `counts` is 8 u64 = 64 bytes, writable.
-                unsafe { _mm512_storeu_si512(counts.as_mut_ptr().cast(), acc[q]) };
-                while mask != 0 {
-                    let lane = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    hits.push(Hit {
-                        query: q as u32,
-                        slot: (b * LANES + lane) as u32,
-                        count: counts[lane] as u32,
-                    });
-                }
-            }
+            masks[q] = _mm512_cmpge_epu64_mask(lhs, rhs);
+            any |= masks[q];
+        }
+        if any != 0 {
+            report(b, &acc, &masks, hits);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+fn report(block: usize, acc: &[__m512i; LANES], masks: &[u8; LANES], hits: &mut Vec<Hit>) {
+    for (q, (&counts, &mask)) in acc.iter().zip(masks).enumerate() {
+        let mut mask = mask;
+        if mask == 0 {
+            continue;
+        }
+        let mut lanes = [0u64; LANES];
+        // SAFETY: `lanes` is 8 u64 = 64 bytes, writable.
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), counts) };
+        while mask != 0 {
+            let lane = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            hits.push(Hit {
+                query: q as u32,
+                slot: (block * LANES + lane) as u32,
+                count: lanes[lane] as u32,
+            });
         }
     }
 }
