@@ -1,1 +1,42 @@
-fn main() {}
+//! `anonlink`: privacy-preserving record linkage from the command line.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod input;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// Privacy-preserving record linkage on CLKs: link locally or run the Entity Service.
+#[derive(Debug, Parser)]
+#[command(name = "anonlink", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Entity Service (REST API) with embedded storage.
+    Serve(cmd::serve::ServeArgs),
+    /// Link encodings files locally, without a server.
+    Link(cmd::link::LinkArgs),
+    /// Describe an encodings file: count, size and popcount histogram.
+    Describe(cmd::describe::DescribeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Link(args) => cmd::link::run(args),
+        Command::Describe(args) => cmd::describe::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("anonlink: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -18,6 +18,9 @@ A linkage runs through four modules, in this order:
 4. [`output`] — **output** the result types of the Entity Service: similarity scores,
    mapping, permutations with a mask, or groups.
 
+[`linkage::link`] runs the whole pipeline for a result type; the shells (CLI, Entity
+Service, Python wheel) call it rather than repeating the steps.
+
 Every function is exact with respect to the reference implementation (anonlink 0.15):
 scores are computed from integer counts, candidates come out in one canonical order, and
 the solvers walk them as the reference does.
@@ -43,6 +46,7 @@ assert_eq!(mapping.into_iter().collect::<Vec<_>>(), vec![(0, 1), (1, 0)]);
 pub mod candidates;
 pub mod encoding;
 mod error;
+pub mod linkage;
 pub mod output;
 pub mod similarity;
 pub mod solve;

@@ -1,0 +1,160 @@
+//! `anonlink link`: compare → solve → output on local files.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anonlink_core::candidates::total_comparisons;
+use anonlink_core::encoding::Clks;
+use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::input::read_clks;
+use crate::progress;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SolverName {
+    Greedy,
+    Probabilistic,
+}
+
+/// Arguments of `anonlink link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Encodings files, one per party (JSON `{"clks": [...]}`, or binary with --binary-size).
+    #[arg(required = true, num_args = 2..)]
+    inputs: Vec<PathBuf>,
+    /// Similarity threshold in [0, 1]; pairs scoring at least this are candidates.
+    #[arg(long, short)]
+    threshold: f64,
+    /// Result type.
+    #[arg(long = "type", default_value = "groups", value_parser = parse_result_type)]
+    result_type: ResultType,
+    /// Solver for mapping, permutations and groups.
+    #[arg(long, value_enum, default_value = "greedy")]
+    solver: SolverName,
+    /// Merge threshold of the probabilistic solver, in (0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    merge_threshold: f64,
+    /// Let the probabilistic solver put two records of one dataset in a group.
+    #[arg(long)]
+    allow_duplicates: bool,
+    /// Keep only each record's k best candidates.
+    #[arg(long)]
+    k: Option<usize>,
+    /// Read inputs as binary records of this many bytes.
+    #[arg(long)]
+    binary_size: Option<usize>,
+    /// Write the result here instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// True matches as CSV `row_a,row_b` (with a header): print precision, recall and F1.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_result_type(s: &str) -> Result<ResultType, String> {
+    s.parse()
+}
+
+pub fn run(args: LinkArgs) -> Result<()> {
+    let datasets: Vec<Clks> = args
+        .inputs
+        .iter()
+        .map(|p| read_clks(p, args.binary_size))
+        .collect::<Result<_>>()?;
+    let refs: Vec<&Clks> = datasets.iter().collect();
+    let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
+
+    let bar = progress::comparisons_bar(total_comparisons(&sizes), args.quiet);
+    let mut spec = LinkSpec::new(args.result_type, args.threshold);
+    spec.candidates = spec.candidates.with_progress(progress::callback(&bar));
+    if let Some(k) = args.k {
+        spec.candidates = spec.candidates.with_k(k);
+    }
+    spec.solver = match args.solver {
+        SolverName::Greedy => Solver::Greedy,
+        SolverName::Probabilistic => Solver::Probabilistic {
+            merge_threshold: args.merge_threshold,
+            deduplicated: !args.allow_duplicates,
+        },
+    };
+    let start = Instant::now();
+    let (result, stats) = linkage::link(&refs, &spec).context("linking")?;
+    let elapsed = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut out, &result)?;
+            out.flush()?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            serde_json::to_writer(&mut out, &result)?;
+            writeln!(out)?;
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} comparisons, {} candidates in {:.2} s ({:.3e} comparisons/s)",
+            stats.total_comparisons,
+            stats.candidates,
+            elapsed,
+            stats.total_comparisons as f64 / elapsed.max(1e-9)
+        );
+    }
+    if let Some(truth) = &args.truth {
+        report_accuracy(truth, &result)?;
+    }
+    Ok(())
+}
+
+/// Precision, recall and F1 of a two-party result against `row_a,row_b` true pairs.
+fn report_accuracy(truth: &PathBuf, result: &Linkage) -> Result<()> {
+    let text =
+        std::fs::read_to_string(truth).with_context(|| format!("reading {}", truth.display()))?;
+    let mut pairs = HashSet::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let parsed = line
+            .split_once(',')
+            .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+        match parsed {
+            Some(p) => {
+                pairs.insert(p);
+            }
+            None if line.trim().is_empty() => {}
+            None => bail!("{}: line {}: expected row_a,row_b", truth.display(), n + 1),
+        }
+    }
+    let found: Vec<(u32, u32)> = match result {
+        Linkage::Mapping(m) => m.iter().map(|(a, b)| (*a, *b)).collect(),
+        Linkage::Groups(g) => g
+            .pairs()
+            .into_iter()
+            .filter(|(a, b)| a.dataset == 0 && b.dataset == 1)
+            .map(|(a, b)| (a.row, b.row))
+            .collect(),
+        Linkage::SimilarityScores(s) => s.iter().map(|(a, b, _)| (*a, *b)).collect(),
+        Linkage::Permutations(_) => bail!("--truth needs a mapping, groups or similarity_scores result"),
+    };
+    let correct = found.iter().filter(|p| pairs.contains(p)).count() as f64;
+    let precision = correct / (found.len() as f64).max(1.0);
+    let recall = correct / (pairs.len() as f64).max(1.0);
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    eprintln!("precision {precision:.4}, recall {recall:.4}, F1 {f1:.4}");
+    Ok(())
+}

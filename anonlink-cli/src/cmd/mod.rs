@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod describe;
+pub mod link;
+pub mod serve;

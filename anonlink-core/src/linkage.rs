@@ -1,0 +1,277 @@
+//! The whole pipeline in one call: compare → solve → output, for a result type.
+//!
+//! This is what the CLI's `link`, the Entity Service's runs and the Python wheel all call,
+//! so a linkage gives the same answer whichever shell asks for it.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::candidates::{self, CandidatePairs, Config};
+use crate::encoding::Clks;
+use crate::error::{Error, Result};
+use crate::output::{self, Permutations};
+use crate::solve::{self, Groups};
+
+/// The result types of the Entity Service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResultType {
+    /// Every candidate pair with its score (2 datasets).
+    SimilarityScores,
+    /// A 1-to-1 mapping between the rows of 2 datasets.
+    Mapping,
+    /// A random permutation per dataset plus a mask (2 datasets).
+    Permutations,
+    /// Groups of records across any number of datasets.
+    Groups,
+}
+
+impl ResultType {
+    /// The name used by the API (`similarity_scores`, `mapping`, `permutations`, `groups`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResultType::SimilarityScores => "similarity_scores",
+            ResultType::Mapping => "mapping",
+            ResultType::Permutations => "permutations",
+            ResultType::Groups => "groups",
+        }
+    }
+
+    /// Whether the result type needs exactly two datasets.
+    pub fn is_two_party(&self) -> bool {
+        !matches!(self, ResultType::Groups)
+    }
+}
+
+impl FromStr for ResultType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "similarity_scores" => Ok(ResultType::SimilarityScores),
+            "mapping" => Ok(ResultType::Mapping),
+            "permutations" => Ok(ResultType::Permutations),
+            "groups" => Ok(ResultType::Groups),
+            other => Err(format!(
+                "unknown result type {other:?} (expected similarity_scores, mapping, permutations or groups)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ResultType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How candidates become groups.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Solver {
+    /// The reference's `greedy_solve` (what the Entity Service uses).
+    Greedy,
+    /// The reference's `probabilistic_greedy_solve`.
+    Probabilistic {
+        /// Share of cross pairs that must have been seen, in `(0, 1]`.
+        merge_threshold: f64,
+        /// Whether two records of one dataset may share a group.
+        deduplicated: bool,
+    },
+}
+
+/// What to compute.
+#[derive(Debug, Clone)]
+pub struct LinkSpec {
+    /// The result type.
+    pub result_type: ResultType,
+    /// Threshold, top-k, kernel and progress of the candidate search.
+    pub candidates: Config,
+    /// The solver for `mapping`, `permutations` and `groups`.
+    pub solver: Solver,
+    /// Block ids per dataset and record; `None` compares every pair.
+    pub blocks: Option<Vec<Vec<Vec<u64>>>>,
+}
+
+impl LinkSpec {
+    /// A linkage of `result_type` at `threshold` with the greedy solver and no blocking.
+    pub fn new(result_type: ResultType, threshold: f64) -> Self {
+        LinkSpec {
+            result_type,
+            candidates: Config::new(threshold),
+            solver: Solver::Greedy,
+            blocks: None,
+        }
+    }
+}
+
+/// The result of a linkage, serialising to the Entity Service's result documents.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Linkage {
+    /// `{"similarity_scores": [[row0, row1, score], ...]}` in canonical order.
+    SimilarityScores(Vec<(u32, u32, f64)>),
+    /// `{"mapping": {"row0": "row1", ...}}` (decimal strings, as the reference).
+    Mapping(BTreeMap<u32, u32>),
+    /// `{"mask": [...], "permutations": [[...], [...]], "rows": n}`; the service hands out
+    /// the parts separately.
+    Permutations(Permutations),
+    /// `{"groups": [[[dataset, row], ...], ...]}`.
+    Groups(Groups),
+}
+
+impl serde::Serialize for Linkage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Linkage::SimilarityScores(scores) => {
+                let mut m = serializer.serialize_map(Some(1))?;
+                m.serialize_entry("similarity_scores", scores)?;
+                m.end()
+            }
+            Linkage::Mapping(map) => {
+                let as_text: BTreeMap<String, String> = map
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect();
+                let mut m = serializer.serialize_map(Some(1))?;
+                m.serialize_entry("mapping", &as_text)?;
+                m.end()
+            }
+            Linkage::Permutations(p) => {
+                let mut m = serializer.serialize_map(Some(3))?;
+                m.serialize_entry("mask", &p.mask)?;
+                m.serialize_entry("permutations", &[&p.permutation_a, &p.permutation_b])?;
+                m.serialize_entry("rows", &p.rows)?;
+                m.end()
+            }
+            Linkage::Groups(g) => {
+                let mut m = serializer.serialize_map(Some(1))?;
+                m.serialize_entry("groups", g)?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// Figures about a linkage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LinkStats {
+    /// Comparisons an unblocked search makes (the progress total).
+    pub total_comparisons: u64,
+    /// Candidate pairs found.
+    pub candidates: u64,
+}
+
+/// Runs the candidate search of `spec` (blocked or not).
+///
+/// # Errors
+/// As [`candidates::find`] and [`candidates::find_blocked`].
+pub fn find_candidates(datasets: &[&Clks], spec: &LinkSpec) -> Result<CandidatePairs> {
+    match &spec.blocks {
+        Some(blocks) => candidates::find_blocked(datasets, blocks, &spec.candidates),
+        None => candidates::find(datasets, &spec.candidates),
+    }
+}
+
+/// Turns candidates into the result of `spec`, for datasets of the given sizes.
+///
+/// # Errors
+/// [`Error::NotTwoParty`] for a two-party result type with another number of datasets;
+/// [`Error::MergeThreshold`].
+pub fn solve_candidates(
+    pairs: &CandidatePairs,
+    sizes: &[usize],
+    spec: &LinkSpec,
+) -> Result<Linkage> {
+    if spec.result_type.is_two_party() && sizes.len() != 2 {
+        return Err(Error::NotTwoParty {
+            what: spec.result_type.as_str(),
+            got: sizes.len(),
+        });
+    }
+    let groups = || -> Result<Groups> {
+        match spec.solver {
+            Solver::Greedy => Ok(solve::greedy(pairs.as_slice())),
+            Solver::Probabilistic {
+                merge_threshold,
+                deduplicated,
+            } => solve::probabilistic(pairs.as_slice(), merge_threshold, deduplicated),
+        }
+    };
+    Ok(match spec.result_type {
+        ResultType::SimilarityScores => {
+            Linkage::SimilarityScores(output::similarity_scores(pairs.as_slice())?)
+        }
+        ResultType::Mapping => Linkage::Mapping(output::mapping(&groups()?)?),
+        ResultType::Permutations => {
+            let mapping = output::mapping(&groups()?)?;
+            Linkage::Permutations(output::permutations(&mapping, (sizes[0], sizes[1]))?)
+        }
+        ResultType::Groups => Linkage::Groups(groups()?),
+    })
+}
+
+/// Compare → solve → output in one call.
+///
+/// # Errors
+/// As [`find_candidates`] and [`solve_candidates`]; the dataset count is checked first.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::encoding::Clks;
+/// use anonlink_core::linkage::{link, LinkSpec, ResultType};
+///
+/// let a = Clks::from_concatenated(&[0xff, 0xff, 0, 0, 0, 0, 0, 0], 8)?;
+/// let b = Clks::from_concatenated(&[0xff, 0xfe, 0, 0, 0, 0, 0, 0], 8)?;
+/// let (result, stats) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.9))?;
+/// assert_eq!(serde_json::to_string(&result).unwrap(), r#"{"mapping":{"0":"0"}}"#);
+/// assert_eq!(stats.total_comparisons, 1);
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn link(datasets: &[&Clks], spec: &LinkSpec) -> Result<(Linkage, LinkStats)> {
+    if spec.result_type.is_two_party() && datasets.len() != 2 {
+        return Err(Error::NotTwoParty {
+            what: spec.result_type.as_str(),
+            got: datasets.len(),
+        });
+    }
+    let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
+    let pairs = find_candidates(datasets, spec)?;
+    let result = solve_candidates(&pairs, &sizes, spec)?;
+    Ok((
+        result,
+        LinkStats {
+            total_comparisons: candidates::total_comparisons(&sizes),
+            candidates: pairs.len() as u64,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::related_clks;
+
+    #[test]
+    fn result_documents_have_the_service_shapes() {
+        let a = related_clks(30, 16, 5, 0);
+        let b = related_clks(30, 16, 5, 1);
+        for (rt, key) in [
+            (ResultType::SimilarityScores, "similarity_scores"),
+            (ResultType::Mapping, "mapping"),
+            (ResultType::Permutations, "mask"),
+            (ResultType::Groups, "groups"),
+        ] {
+            let (result, stats) = link(&[&a, &b], &LinkSpec::new(rt, 0.7)).unwrap();
+            let doc = serde_json::to_value(&result).unwrap();
+            assert!(doc.get(key).is_some(), "{rt}: {doc}");
+            assert_eq!(stats.total_comparisons, 900);
+        }
+        let c = related_clks(5, 16, 5, 2);
+        assert!(matches!(
+            link(&[&a, &b, &c], &LinkSpec::new(ResultType::Mapping, 0.7)),
+            Err(Error::NotTwoParty { got: 3, .. })
+        ));
+        assert!(link(&[&a, &b, &c], &LinkSpec::new(ResultType::Groups, 0.7)).is_ok());
+        assert_eq!("groups".parse::<ResultType>(), Ok(ResultType::Groups));
+        assert!("nope".parse::<ResultType>().is_err());
+    }
+}
