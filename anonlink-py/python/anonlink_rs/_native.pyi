@@ -1,0 +1,13 @@
+from typing import List, Optional, Sequence, Tuple
+
+__version__: str
+
+class AnonlinkError(ValueError): ...
+
+CandidateArrays = Tuple[List[float], Tuple[List[int], List[int]], Tuple[List[int], List[int]]]
+
+def dice_coefficient(a: bytes, b: bytes) -> float: ...
+def find_candidate_pairs(
+    datasets: Sequence[Sequence[bytes]], threshold: float, k: Optional[int] = None
+) -> CandidateArrays: ...
+def greedy_solve(candidates: CandidateArrays) -> List[List[Tuple[int, int]]]: ...
