@@ -8,7 +8,11 @@ use std::fs::File;
 use anonlink_core::{candidates, encoding, solve};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let threshold: f64 = std::env::args().nth(1).map(|t| t.parse()).transpose()?.unwrap_or(0.8);
+    let threshold: f64 = std::env::args()
+        .nth(1)
+        .map(|t| t.parse())
+        .transpose()?
+        .unwrap_or(0.8);
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/febrl4");
     let limits = encoding::SizeLimits::default();
     let a = encoding::decode_json(File::open(format!("{data}/febrl4_a.json"))?, &limits)?;

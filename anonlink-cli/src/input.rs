@@ -18,7 +18,7 @@ pub fn read_clks(path: &Path, binary_size: Option<usize>) -> Result<Clks> {
                 .metadata()
                 .with_context(|| format!("reading {}", path.display()))?
                 .len() as usize;
-            if size == 0 || len % size != 0 {
+            if size == 0 || !len.is_multiple_of(size) {
                 bail!(
                     "{}: {len} bytes is not a whole number of {size}-byte records",
                     path.display()

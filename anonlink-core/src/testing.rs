@@ -50,7 +50,8 @@ pub fn related_clks(n: usize, bytes: usize, seed: u64, dataset: u64) -> Clks {
                 .collect()
         })
         .collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (dataset + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (dataset + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut clks = Clks::with_record_size(bytes).expect("a multiple of 8");
     for _ in 0..n {
         let mut record = pool[rng.random_range(0..pool_size)].clone();
@@ -78,9 +79,9 @@ pub fn synthetic_pair(n_a: usize, n_b: usize, overlap: f64, seed: u64) -> (Clks,
     let a: Vec<[u64; 16]> = (0..n_a).map(|_| realistic_record(&mut rng)).collect();
     let mut b: Vec<[u64; 16]> = (0..n_b).map(|_| realistic_record(&mut rng)).collect();
     let planted = ((n_a.min(n_b) as f64) * overlap) as usize;
-    for i in 0..planted {
+    for original in a.iter().take(planted) {
         let target = rng.random_range(0..n_b);
-        let mut copy = a[i];
+        let mut copy = *original;
         let moves = rng.random_range(5..40);
         for _ in 0..moves {
             let off = rng.random_range(0..1024);

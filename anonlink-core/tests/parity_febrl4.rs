@@ -19,7 +19,11 @@ fn candidates_are_bit_identical_for_every_kernel() {
         for kernel in Kernel::available() {
             let config = Config::new(t.parse().unwrap()).with_kernel(kernel);
             let got = candidates::find(&[&a, &b], &config).unwrap();
-            assert_same_pairs(got.as_slice(), &expected, &format!("t={t} kernel={}", kernel.name()));
+            assert_same_pairs(
+                got.as_slice(),
+                &expected,
+                &format!("t={t} kernel={}", kernel.name()),
+            );
         }
     }
 }
@@ -60,7 +64,10 @@ fn greedy_precision_and_recall_as_documented() {
         .collect();
     let pairs = candidates_csv("febrl4/candidates_t0.8.csv");
     let mapping = output::mapping(&solve::greedy(&pairs)).unwrap();
-    let correct = mapping.iter().filter(|(a, b)| truth.contains(&(**a, **b))).count();
+    let correct = mapping
+        .iter()
+        .filter(|(a, b)| truth.contains(&(**a, **b)))
+        .count();
     assert_eq!(mapping.len(), 4964);
     assert_eq!(correct, 4964);
 }

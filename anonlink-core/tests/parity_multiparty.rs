@@ -8,7 +8,9 @@ use anonlink_core::solve;
 use common::*;
 
 fn datasets() -> Vec<Clks> {
-    (1..=5).map(|i| clks(&format!("multiparty/clks-{i}.json"))).collect()
+    (1..=5)
+        .map(|i| clks(&format!("multiparty/clks-{i}.json")))
+        .collect()
 }
 
 #[test]

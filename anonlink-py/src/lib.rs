@@ -79,7 +79,10 @@ fn find_candidate_pairs(
 fn greedy_solve(py: Python<'_>, candidates: CandidateArrays) -> PyResult<Vec<Vec<(u32, u32)>>> {
     let (sims, (d0, d1), (r0, r1)) = candidates;
     let n = sims.len();
-    if [d0.len(), d1.len(), r0.len(), r1.len()].iter().any(|&l| l != n) {
+    if [d0.len(), d1.len(), r0.len(), r1.len()]
+        .iter()
+        .any(|&l| l != n)
+    {
         return Err(AnonlinkError::new_err("inconsistent shape of index arrays"));
     }
     let pairs: Vec<CandidatePair> = (0..n)

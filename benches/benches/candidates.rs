@@ -1,6 +1,8 @@
 //! End-to-end candidate generation (compare, emit, sort) on 100K × 100K synthetic 1024-bit
 //! CLKs with popcounts about N(690, 30) and 50% planted near-duplicates.
 //! IDs: `candidates/100k_x_100k/t<threshold>/<threads>t`; throughput in pairs compared.
+// criterion_group! and criterion_main! generate undocumented items.
+#![allow(missing_docs)]
 
 use anonlink_core::candidates::{Config, find};
 use anonlink_core::testing::synthetic_pair;

@@ -1,5 +1,7 @@
 //! Dice kernel throughput: every available kernel on 1024-bit CLKs at threshold 0.8, on 1
 //! and 2 threads. IDs: `kernel/<name>/1024b/<threads>t`; throughput in pairs compared.
+// criterion_group! and criterion_main! generate undocumented items.
+#![allow(missing_docs)]
 
 use anonlink_core::candidates::{Config, find};
 use anonlink_core::similarity::Kernel;

@@ -3,6 +3,8 @@
 //! - `solve/greedy/130k`: 130K candidates between two datasets of 100K records, one true
 //!   match per planted record plus noise pairs, in canonical order.
 //! - `solve/probabilistic/5_party`: 5 × 20K records, merge threshold 0.5, deduplicated.
+// criterion_group! and criterion_main! generate undocumented items.
+#![allow(missing_docs)]
 
 use anonlink_core::candidates::{CandidatePair, CandidatePairs, Config, find};
 use anonlink_core::solve::{greedy, probabilistic};

@@ -19,8 +19,8 @@ pub use error::ApiError;
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::Request;
 use axum::ServiceExt;
+use axum::extract::Request;
 use tower::Layer;
 
 /// Settings of the service.

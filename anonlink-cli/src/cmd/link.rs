@@ -125,9 +125,9 @@ fn report_accuracy(truth: &PathBuf, result: &Linkage) -> Result<()> {
         std::fs::read_to_string(truth).with_context(|| format!("reading {}", truth.display()))?;
     let mut pairs = HashSet::new();
     for (n, line) in text.lines().enumerate().skip(1) {
-        let parsed = line
-            .split_once(',')
-            .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+        let parsed = line.split_once(',').and_then(|(a, b)| {
+            Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+        });
         match parsed {
             Some(p) => {
                 pairs.insert(p);
@@ -145,7 +145,9 @@ fn report_accuracy(truth: &PathBuf, result: &Linkage) -> Result<()> {
             .map(|(a, b)| (a.row, b.row))
             .collect(),
         Linkage::SimilarityScores(s) => s.iter().map(|(a, b, _)| (*a, *b)).collect(),
-        Linkage::Permutations(_) => bail!("--truth needs a mapping, groups or similarity_scores result"),
+        Linkage::Permutations(_) => {
+            bail!("--truth needs a mapping, groups or similarity_scores result")
+        }
     };
     let correct = found.iter().filter(|p| pairs.contains(p)).count() as f64;
     let precision = correct / (found.len() as f64).max(1.0);

@@ -189,8 +189,12 @@ mod tests {
         let a = related_clks(3, 16, 1, 0);
         let err = find_blocked(&[&a, &a], &[vec![vec![]; 3]], &Config::new(0.5)).unwrap_err();
         assert!(matches!(err, Error::Blocks { .. }));
-        let err = find_blocked(&[&a, &a], &[vec![vec![]; 3], vec![vec![]; 2]], &Config::new(0.5))
-            .unwrap_err();
+        let err = find_blocked(
+            &[&a, &a],
+            &[vec![vec![]; 3], vec![vec![]; 2]],
+            &Config::new(0.5),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("dataset 1"));
     }
 }

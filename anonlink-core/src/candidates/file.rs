@@ -316,7 +316,12 @@ mod tests {
         big.extend(1.0f64.to_le_bytes());
         big.extend(u64::MAX.to_le_bytes());
         big.extend([0u8; 24]);
-        assert!(read_file(&big[..]).unwrap_err().to_string().contains("32 bits"));
+        assert!(
+            read_file(&big[..])
+                .unwrap_err()
+                .to_string()
+                .contains("32 bits")
+        );
     }
 
     #[test]

@@ -54,17 +54,14 @@ impl CandidatePair {
     /// The canonical order: score descending, then `(dataset0, dataset1, row0, row1)`
     /// ascending.
     pub fn canonical_cmp(&self, other: &Self) -> Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then_with(|| {
-                (self.dataset0, self.dataset1, self.row0, self.row1).cmp(&(
-                    other.dataset0,
-                    other.dataset1,
-                    other.row0,
-                    other.row1,
-                ))
-            })
+        other.score.total_cmp(&self.score).then_with(|| {
+            (self.dataset0, self.dataset1, self.row0, self.row1).cmp(&(
+                other.dataset0,
+                other.dataset1,
+                other.row0,
+                other.row1,
+            ))
+        })
     }
 }
 
@@ -358,15 +355,24 @@ mod tests {
     fn rejects_bad_config_and_inputs() {
         let a = random_clks(3, 16, 1);
         let b = random_clks(3, 8, 2);
-        assert!(matches!(find(&[&a], &Config::new(0.5)), Err(Error::TooFewDatasets { got: 1 })));
+        assert!(matches!(
+            find(&[&a], &Config::new(0.5)),
+            Err(Error::TooFewDatasets { got: 1 })
+        ));
         assert!(matches!(
             find(&[&a, &b], &Config::new(0.5)),
             Err(Error::DatasetSizeMismatch { dataset: 1, .. })
         ));
         for t in [-0.1, 1.1, f64::NAN] {
-            assert!(matches!(find(&[&a, &a], &Config::new(t)), Err(Error::Threshold { .. })));
+            assert!(matches!(
+                find(&[&a, &a], &Config::new(t)),
+                Err(Error::Threshold { .. })
+            ));
         }
-        assert!(matches!(find(&[&a, &a], &Config::new(0.5).with_k(0)), Err(Error::ZeroK)));
+        assert!(matches!(
+            find(&[&a, &a], &Config::new(0.5).with_k(0)),
+            Err(Error::ZeroK)
+        ));
     }
 
     #[test]

@@ -117,7 +117,15 @@ pub(crate) fn compare(
                 return Vec::new();
             }
             let mut out = compare_query_block(
-                &queries, first, last, &cands, wpr, max_bits, threshold, config.prune, kernel,
+                &queries,
+                first,
+                last,
+                &cands,
+                wpr,
+                max_bits,
+                threshold,
+                config.prune,
+                kernel,
                 ids,
             );
             if let Some(k) = config.k {

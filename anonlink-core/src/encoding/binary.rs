@@ -94,11 +94,27 @@ mod tests {
         assert_eq!(out, body);
 
         let err = decode_binary(&body[..60], 4, 16, &limits).unwrap_err();
-        assert!(matches!(err, Error::Truncated { index: 3, got: 60, expected: 64 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    index: 3,
+                    got: 60,
+                    expected: 64
+                }
+            ),
+            "{err}"
+        );
         let err = decode_binary(&body[..], 3, 16, &limits).unwrap_err();
-        assert!(matches!(err, Error::TrailingData { count: 3, size: 16 }), "{err}");
+        assert!(
+            matches!(err, Error::TrailingData { count: 3, size: 16 }),
+            "{err}"
+        );
         let err = decode_binary(&body[..], 16, 4, &limits).unwrap_err();
-        assert!(matches!(err, Error::SizeNotMultipleOf8 { index: 0, size: 4 }), "{err}");
+        assert!(
+            matches!(err, Error::SizeNotMultipleOf8 { index: 0, size: 4 }),
+            "{err}"
+        );
         let err = decode_binary(&body[..], 1, 2048, &limits).unwrap_err();
         assert!(matches!(err, Error::SizeOutOfRange { .. }), "{err}");
     }

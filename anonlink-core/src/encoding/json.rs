@@ -19,10 +19,8 @@ use crate::error::{Error, Result};
 /// missing or empty `clks` list, and the record-level errors of [`decode_base64_record`] and
 /// [`SizeLimits::check`], each naming the record index.
 pub fn decode_json<R: Read>(reader: R, limits: &SizeLimits) -> Result<Clks> {
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
-        1 << 16,
-        reader,
-    ));
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
     decode_with(&mut de, limits)
 }
 
@@ -189,7 +187,10 @@ mod tests {
             .iter()
             .map(|r| format!("\"{}\"", encode_base64_record(r)))
             .collect();
-        format!("{{\"other\": {{\"a\": [1, 2]}}, \"clks\": [{}]}}", items.join(","))
+        format!(
+            "{{\"other\": {{\"a\": [1, 2]}}, \"clks\": [{}]}}",
+            items.join(",")
+        )
     }
 
     #[test]
@@ -207,6 +208,22 @@ mod tests {
         assert_eq!(again.words(), from_slice.words());
     }
 
+    /// Found by fuzz target decode_json: the slice and reader parsers report different
+    /// columns for the same error; both must still be a JSON error.
+    #[test]
+    fn regression_fuzz_trailing_bytes_after_number() {
+        let input = b"\n0\x9d";
+        let limits = SizeLimits::default();
+        assert!(matches!(
+            decode_json_slice(input, &limits),
+            Err(Error::Json { .. })
+        ));
+        assert!(matches!(
+            decode_json(&input[..], &limits),
+            Err(Error::Json { .. })
+        ));
+    }
+
     #[test]
     fn errors_are_specific() {
         let limits = SizeLimits::default();
@@ -215,7 +232,10 @@ mod tests {
         assert!(matches!(err, Error::SizeMismatch { index: 2, .. }), "{err}");
 
         let err = decode_json_slice(br#"{"clks": ["AAAA", "!!"]}"#, &limits).unwrap_err();
-        assert!(matches!(err, Error::SizeNotMultipleOf8 { index: 0, .. }), "{err}");
+        assert!(
+            matches!(err, Error::SizeNotMultipleOf8 { index: 0, .. }),
+            "{err}"
+        );
 
         let err = decode_json_slice(br#"{"clks": ["AAAAAAAAAAA=", "!!"]}"#, &limits).unwrap_err();
         assert!(matches!(err, Error::Base64 { index: 1, .. }), "{err}");

@@ -71,7 +71,7 @@ impl SizeLimits {
                 max: self.max_bytes,
             });
         }
-        if size == 0 || size % 8 != 0 {
+        if size == 0 || !size.is_multiple_of(8) {
             return Err(Error::SizeNotMultipleOf8 { index, size });
         }
         Ok(())
@@ -116,7 +116,7 @@ impl Clks {
     /// [`Error::SizeNotMultipleOf8`] (with record index 0) when the size is zero or not a
     /// multiple of 8.
     pub fn with_record_size(bytes_per_record: usize) -> Result<Self> {
-        if bytes_per_record == 0 || bytes_per_record % 8 != 0 {
+        if bytes_per_record == 0 || !bytes_per_record.is_multiple_of(8) {
             return Err(Error::SizeNotMultipleOf8 {
                 index: 0,
                 size: bytes_per_record,
@@ -387,8 +387,8 @@ mod tests {
 
     #[test]
     fn size_errors_name_the_record() {
-        let err = Clks::from_records([vec![0u8; 16], vec![0u8; 8]], &SizeLimits::any())
-            .unwrap_err();
+        let err =
+            Clks::from_records([vec![0u8; 16], vec![0u8; 8]], &SizeLimits::any()).unwrap_err();
         assert!(matches!(
             err,
             Error::SizeMismatch {
@@ -398,7 +398,10 @@ mod tests {
             }
         ));
         let err = Clks::from_records([vec![0u8; 12]], &SizeLimits::any()).unwrap_err();
-        assert!(matches!(err, Error::SizeNotMultipleOf8 { index: 0, size: 12 }));
+        assert!(matches!(
+            err,
+            Error::SizeNotMultipleOf8 { index: 0, size: 12 }
+        ));
         let err = Clks::from_records([vec![0u8; 2048]], &SizeLimits::default()).unwrap_err();
         assert!(matches!(err, Error::SizeOutOfRange { index: 0, .. }));
         assert!(matches!(

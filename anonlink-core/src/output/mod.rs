@@ -56,16 +56,7 @@ pub fn mapping(groups: &Groups) -> Result<BTreeMap<u32, u32>> {
     let mut taken = std::collections::HashSet::new();
     for g in groups {
         let (a, b) = match g.as_slice() {
-            [
-                Record {
-                    dataset: 0,
-                    row: a,
-                },
-                Record {
-                    dataset: 1,
-                    row: b,
-                },
-            ] => (*a, *b),
+            [Record { dataset: 0, row: a }, Record { dataset: 1, row: b }] => (*a, *b),
             _ => {
                 return Err(Error::NotOneToOne {
                     reason: format!(
@@ -127,13 +118,17 @@ pub fn permutations_with<R: RngCore + CryptoRng>(
     slots.shuffle(rng);
     let mut used = 0;
     for (&a, &b) in mapping {
-        let slot_a = perm_a.get_mut(a as usize).ok_or_else(|| out_of_range(0, a))?;
+        let slot_a = perm_a
+            .get_mut(a as usize)
+            .ok_or_else(|| out_of_range(0, a))?;
         if used >= s {
             return Err(out_of_range(0, a));
         }
         let p = slots[used];
         *slot_a = p;
-        let slot_b = perm_b.get_mut(b as usize).ok_or_else(|| out_of_range(1, b))?;
+        let slot_b = perm_b
+            .get_mut(b as usize)
+            .ok_or_else(|| out_of_range(1, b))?;
         if *slot_b != UNSET {
             return Err(Error::NotOneToOne {
                 reason: format!("row {b} of dataset 1 is matched twice"),
@@ -222,8 +217,16 @@ mod tests {
             }
             // Positions with mask 1 hold exactly the matched pairs.
             for (pos, &m) in p.mask.iter().enumerate() {
-                let a = p.permutation_a.iter().position(|&x| x as usize == pos).unwrap();
-                let b = p.permutation_b.iter().position(|&x| x as usize == pos).unwrap();
+                let a = p
+                    .permutation_a
+                    .iter()
+                    .position(|&x| x as usize == pos)
+                    .unwrap();
+                let b = p
+                    .permutation_b
+                    .iter()
+                    .position(|&x| x as usize == pos)
+                    .unwrap();
                 assert_eq!(m == 1, map.get(&(a as u32)) == Some(&(b as u32)));
             }
         }

@@ -37,7 +37,16 @@ impl Avx2 {
         hits: &mut Vec<Hit>,
     ) {
         // SAFETY: an `Avx2` value exists only if `new` saw AVX2 on this CPU.
-        unsafe { scan(words_per_record, queries, query_offsets, blocks, offsets, hits) }
+        unsafe {
+            scan(
+                words_per_record,
+                queries,
+                query_offsets,
+                blocks,
+                offsets,
+                hits,
+            )
+        }
     }
 }
 
@@ -92,10 +101,13 @@ unsafe fn scan(
                     }
                 }
                 flush(&mut wide, &mut narrow);
-                for q in 0..4 {
+                for (q, &counts_q) in wide.iter().enumerate() {
                     let query_lane = query_group * 4 + q;
-                    let lhs = _mm256_slli_epi64::<17>(wide[q]);
-                    let rhs = _mm256_add_epi64(_mm256_set1_epi64x(query_offsets[query_lane] as i64), coff);
+                    let lhs = _mm256_slli_epi64::<17>(counts_q);
+                    let rhs = _mm256_add_epi64(
+                        _mm256_set1_epi64x(query_offsets[query_lane] as i64),
+                        coff,
+                    );
                     // All values are below 2^62, so the signed compare is exact: lhs >= rhs
                     // is "not rhs > lhs".
                     let below = _mm256_cmpgt_epi64(rhs, lhs);
@@ -103,7 +115,7 @@ unsafe fn scan(
                     if mask != 0 {
                         let mut counts = [0u64; 4];
                         // SAFETY: `counts` is 4 u64 = 32 bytes, writable.
-                        unsafe { _mm256_storeu_si256(counts.as_mut_ptr().cast(), wide[q]) };
+                        unsafe { _mm256_storeu_si256(counts.as_mut_ptr().cast(), counts_q) };
                         while mask != 0 {
                             let lane = mask.trailing_zeros() as usize;
                             mask &= mask - 1;

@@ -32,7 +32,16 @@ impl Avx512 {
         hits: &mut Vec<Hit>,
     ) {
         // SAFETY: an `Avx512` value exists only if `new` saw both features on this CPU.
-        unsafe { scan(words_per_record, queries, query_offsets, blocks, offsets, hits) }
+        unsafe {
+            scan(
+                words_per_record,
+                queries,
+                query_offsets,
+                blocks,
+                offsets,
+                hits,
+            )
+        }
     }
 }
 
@@ -60,7 +69,8 @@ unsafe fn scan(
             let cand = unsafe { _mm512_loadu_si512(line.as_ptr().cast()) };
             for q in 0..LANES {
                 let query = _mm512_set1_epi64(qw[q] as i64);
-                acc[q] = _mm512_add_epi64(acc[q], _mm512_popcnt_epi64(_mm512_and_si512(query, cand)));
+                acc[q] =
+                    _mm512_add_epi64(acc[q], _mm512_popcnt_epi64(_mm512_and_si512(query, cand)));
             }
         }
         // SAFETY: `block_offsets` is exactly 8 u64 = 64 bytes.

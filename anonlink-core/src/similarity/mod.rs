@@ -270,15 +270,32 @@ impl Kernel {
             "one offset per candidate"
         );
         match self {
-            Kernel::Scalar => {
-                scalar::scan(words_per_record, queries, query_offsets, blocks, offsets, hits)
-            }
+            Kernel::Scalar => scalar::scan(
+                words_per_record,
+                queries,
+                query_offsets,
+                blocks,
+                offsets,
+                hits,
+            ),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2(k) => k.scan(words_per_record, queries, query_offsets, blocks, offsets, hits),
+            Kernel::Avx2(k) => k.scan(
+                words_per_record,
+                queries,
+                query_offsets,
+                blocks,
+                offsets,
+                hits,
+            ),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512(k) => {
-                k.scan(words_per_record, queries, query_offsets, blocks, offsets, hits)
-            }
+            Kernel::Avx512(k) => k.scan(
+                words_per_record,
+                queries,
+                query_offsets,
+                blocks,
+                offsets,
+                hits,
+            ),
         }
     }
 }
@@ -408,7 +425,15 @@ mod tests {
             vec![0xf0, 0x0f],
             vec![u64::MAX, 1],
         ];
-        let cands = vec![zeros, ones, single, high, half, vec![0xff, 0], vec![0x0f, 0xf0]];
+        let cands = vec![
+            zeros,
+            ones,
+            single,
+            high,
+            half,
+            vec![0xff, 0],
+            vec![0x0f, 0xf0],
+        ];
         for t in [0.0, 0.5, 0.8, 2.0 / 3.0, 1.0] {
             check_all_kernels(wpr, &queries, &cands, t);
         }

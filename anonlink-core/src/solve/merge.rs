@@ -35,7 +35,10 @@ pub(super) fn solve(pairs: &[CandidatePair], merge_threshold: f64, deduplicated:
         if r0 == r1 {
             continue;
         }
-        match (state.group_of.get(&r0).copied(), state.group_of.get(&r1).copied()) {
+        match (
+            state.group_of.get(&r0).copied(),
+            state.group_of.get(&r1).copied(),
+        ) {
             (Some(g0), Some(g1)) => state.two_grouped(g0, g1),
             (Some(g0), None) => state.one_grouped(g0, r1),
             (None, Some(g1)) => state.one_grouped(g1, r0),
@@ -186,7 +189,11 @@ mod tests {
 
     #[test]
     fn deduplicated_keeps_one_record_per_dataset() {
-        let pairs = [pair(0.9, 0, 0, 1, 0), pair(0.8, 0, 1, 1, 0), pair(0.7, 0, 0, 0, 1)];
+        let pairs = [
+            pair(0.9, 0, 0, 1, 0),
+            pair(0.8, 0, 1, 1, 0),
+            pair(0.7, 0, 0, 0, 1),
+        ];
         let g = solve(&pairs, 0.5, true);
         assert_eq!(g.as_slice(), &[recs(&[(0, 0), (1, 0)])]);
         let g = solve(&pairs, 0.5, false);

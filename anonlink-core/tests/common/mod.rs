@@ -7,7 +7,9 @@ use anonlink_core::encoding::{Clks, SizeLimits, decode_json};
 use anonlink_core::solve::Record;
 
 pub fn data(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
 }
 
 pub fn clks(path: &str) -> Clks {
