@@ -58,6 +58,7 @@ unsafe fn scan(
 ) {
     let block_words = LANES * words_per_record;
     let qoff: [__m512i; LANES] = query_offsets.map(|o| _mm512_set1_epi64(o as i64));
+    let easiest = _mm512_set1_epi64(query_offsets.iter().copied().min().unwrap_or(0) as i64);
     for (b, (block, block_offsets)) in blocks
         .chunks_exact(block_words)
         .zip(offsets.chunks_exact(LANES))
@@ -75,8 +76,20 @@ unsafe fn scan(
         }
         // SAFETY: `block_offsets` is exactly 8 u64 = 64 bytes.
         let coff = unsafe { _mm512_loadu_si512(block_offsets.as_ptr().cast()) };
-        // All eight pre-tests first, branch-free, so the accumulators stay in registers;
-        // most blocks have no hit at all.
+        // Coarse test first: the best count of each candidate lane against the easiest
+        // query offset. It passes whenever any (query, lane) pair passes, and costs a third
+        // of the eight exact tests, which run only when it does.
+        let mut best = acc[0];
+        for counts in &acc[1..] {
+            best = _mm512_max_epu64(best, *counts);
+        }
+        let coarse = _mm512_cmpge_epu64_mask(
+            _mm512_slli_epi64::<17>(best),
+            _mm512_add_epi64(easiest, coff),
+        );
+        if coarse == 0 {
+            continue;
+        }
         let mut masks = [0u8; LANES];
         let mut any = 0u8;
         for q in 0..LANES {
