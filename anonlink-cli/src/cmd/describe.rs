@@ -1,5 +1,6 @@
 //! `anonlink describe`: what is in an encodings file.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -19,14 +20,17 @@ pub struct DescribeArgs {
 
 pub fn run(args: DescribeArgs) -> Result<()> {
     let clks = read_clks(&args.file, args.binary_size)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let pops = clks.popcounts();
-    println!("{}", args.file.display());
-    println!(
+    writeln!(out, "{}", args.file.display())?;
+    writeln!(
+        out,
         "  {} records of {} bytes ({} bits)",
         clks.len(),
         clks.bytes_per_record(),
         clks.bits_per_record()
-    );
+    )?;
     if pops.is_empty() {
         return Ok(());
     }
@@ -34,7 +38,10 @@ pub fn run(args: DescribeArgs) -> Result<()> {
     let max = *pops.iter().max().unwrap_or(&0);
     let mean = pops.iter().map(|&p| f64::from(p)).sum::<f64>() / pops.len() as f64;
     let zero = pops.iter().filter(|&&p| p == 0).count();
-    println!("  popcount min {min}, mean {mean:.1}, max {max}; {zero} records with no bit set");
+    writeln!(
+        out,
+        "  popcount min {min}, mean {mean:.1}, max {max}; {zero} records with no bit set"
+    )?;
     const BINS: u32 = 12;
     let width = ((max - min) / BINS + 1).max(1);
     let mut counts = vec![0usize; BINS as usize + 1];
@@ -48,7 +55,7 @@ pub fn run(args: DescribeArgs) -> Result<()> {
         }
         let lo = min + i as u32 * width;
         let bar = "#".repeat((c * 50).div_ceil(most));
-        println!("  {lo:>5}..{:<5} {c:>8} {bar}", lo + width - 1);
+        writeln!(out, "  {lo:>5}..{:<5} {c:>8} {bar}", lo + width - 1)?;
     }
     Ok(())
 }
