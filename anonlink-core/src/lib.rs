@@ -48,6 +48,7 @@ pub mod encoding;
 mod error;
 pub mod linkage;
 pub mod output;
+pub mod service;
 pub mod similarity;
 pub mod solve;
 #[cfg(feature = "testing")]

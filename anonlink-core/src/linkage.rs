@@ -15,7 +15,8 @@ use crate::output::{self, Permutations};
 use crate::solve::{self, Groups};
 
 /// The result types of the Entity Service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ResultType {
     /// Every candidate pair with its score (2 datasets).
     SimilarityScores,

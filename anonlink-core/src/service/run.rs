@@ -1,0 +1,321 @@
+//! Runs: one linkage of a project at a threshold (API reference §3.9–3.13, §5.5).
+
+use super::Timestamp;
+use super::project::Project;
+use crate::linkage::ResultType;
+
+/// A run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Posted before every party uploaded.
+    Created,
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Results are available.
+    Completed,
+    /// It failed; `message` says why.
+    Error,
+}
+
+impl RunState {
+    /// The API's name for the state.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Error => "error",
+        }
+    }
+}
+
+/// A worker's claim on a run, valid until `expires`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lease {
+    /// Who holds it.
+    pub holder: String,
+    /// When it lapses unless renewed.
+    pub expires: Timestamp,
+}
+
+/// A run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    /// 48 hex characters.
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Free text.
+    pub name: String,
+    /// Free text.
+    pub notes: String,
+    /// Similarity threshold in (0, 1].
+    pub threshold: f64,
+    /// Where it stands.
+    pub state: RunState,
+    /// Stage 1 waiting for data, 2 similarity, 3 output.
+    pub stage: u8,
+    /// Comparisons done in stage 2.
+    pub comparisons_done: u64,
+    /// Comparisons stage 2 makes in all.
+    pub total_comparisons: u64,
+    /// Candidate pairs found.
+    pub candidates: Option<u64>,
+    /// When it was posted.
+    pub time_added: Timestamp,
+    /// When a worker started it.
+    pub time_started: Option<Timestamp>,
+    /// When it completed or failed.
+    pub time_completed: Option<Timestamp>,
+    /// Why it failed.
+    pub message: Option<String>,
+    /// The worker holding it, while running.
+    pub lease: Option<Lease>,
+    /// How many times a worker started it (more than one after a crash).
+    pub attempts: u32,
+}
+
+impl Run {
+    /// A new run of `project`: queued when every party has uploaded, else created.
+    pub fn new(id: String, project: &Project, threshold: f64, name: String, notes: String) -> Run {
+        Run {
+            id,
+            project_id: project.id.clone(),
+            name,
+            notes,
+            threshold,
+            state: if project.ready() {
+                RunState::Queued
+            } else {
+                RunState::Created
+            },
+            stage: 1,
+            comparisons_done: 0,
+            total_comparisons: 0,
+            candidates: None,
+            time_added: Timestamp::now(),
+            time_started: None,
+            time_completed: None,
+            message: None,
+            lease: None,
+            attempts: 0,
+        }
+    }
+
+    /// Number of stages: 2 for similarity scores, 3 otherwise.
+    pub fn stages(result_type: ResultType) -> u8 {
+        if result_type == ResultType::SimilarityScores {
+            2
+        } else {
+            3
+        }
+    }
+
+    /// Whether the run can be claimed by a worker at `now`: queued, or running with a lapsed
+    /// lease (its worker died).
+    pub fn is_claimable(&self, now: Timestamp) -> bool {
+        match self.state {
+            RunState::Queued => true,
+            RunState::Running => self.lease.as_ref().is_none_or(|l| l.expires <= now),
+            _ => false,
+        }
+    }
+
+    /// A worker takes the run: it enters stage 2 with progress reset.
+    pub fn start(&mut self, holder: &str, now: Timestamp, lease_micros: i64, total: u64) {
+        self.state = RunState::Running;
+        self.stage = 2;
+        self.comparisons_done = 0;
+        self.total_comparisons = total;
+        self.time_started = Some(now);
+        self.lease = Some(Lease {
+            holder: holder.to_string(),
+            expires: now.plus_micros(lease_micros),
+        });
+        self.attempts += 1;
+    }
+
+    /// Whether `holder` still holds the run.
+    pub fn held_by(&self, holder: &str) -> bool {
+        self.state == RunState::Running && self.lease.as_ref().is_some_and(|l| l.holder == holder)
+    }
+
+    /// Completes the run.
+    pub fn complete(&mut self, now: Timestamp, result_type: ResultType) {
+        self.state = RunState::Completed;
+        self.stage = Run::stages(result_type);
+        self.comparisons_done = self.total_comparisons;
+        self.time_completed = Some(now);
+        self.lease = None;
+    }
+
+    /// Fails the run with a message for the status.
+    pub fn fail(&mut self, now: Timestamp, message: impl Into<String>) {
+        self.state = RunState::Error;
+        self.time_completed = Some(now);
+        self.message = Some(message.into());
+        self.lease = None;
+    }
+
+    /// The view clients poll (§3.12), given its project.
+    pub fn status(&self, project: &Project) -> RunStatus {
+        let in_error = project.in_error() || self.state == RunState::Error;
+        let state = if in_error {
+            RunState::Error
+        } else {
+            self.state
+        };
+        let stages = Run::stages(project.result_type);
+        let stage = match state {
+            RunState::Created | RunState::Queued => 1,
+            _ => self.stage.max(1),
+        };
+        let progress = match stage {
+            1 => Some(Progress {
+                description: "number of parties already contributed",
+                absolute: project.parties_contributed() as u64,
+                relative: project.parties_contributed() as f64
+                    / project.number_parties().max(1) as f64,
+            }),
+            2 if self.time_started.is_some() => Some(Progress {
+                description: "number of already computed similarity scores",
+                absolute: self.comparisons_done,
+                relative: if self.total_comparisons == 0 {
+                    if state == RunState::Completed {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                } else {
+                    (self.comparisons_done as f64 / self.total_comparisons as f64).min(1.0)
+                },
+            }),
+            _ => None,
+        };
+        let message = if state == RunState::Error {
+            Some(
+                self.message
+                    .clone()
+                    .or_else(|| project.error_message().map(str::to_string))
+                    .unwrap_or_else(|| "Run failed with an internal server error.".to_string()),
+            )
+        } else {
+            None
+        };
+        RunStatus {
+            state,
+            stages,
+            stage,
+            stage_description: match stage {
+                1 => "waiting for CLKs",
+                2 => "compute similarity scores",
+                3 => "compute output",
+                _ => "there is no description for this stage",
+            },
+            progress,
+            time_added: self.time_added,
+            time_started: self.time_started,
+            time_completed: self.time_completed,
+            message,
+            total_number_comparisons: (state == RunState::Completed)
+                .then_some(self.total_comparisons),
+        }
+    }
+}
+
+/// Progress within a stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// What is counted.
+    pub description: &'static str,
+    /// How many so far.
+    pub absolute: u64,
+    /// Share of the total, in [0, 1].
+    pub relative: f64,
+}
+
+/// What `GET .../status` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStatus {
+    /// State, `error` whenever the project is in error.
+    pub state: RunState,
+    /// Number of stages.
+    pub stages: u8,
+    /// Current stage.
+    pub stage: u8,
+    /// Its description.
+    pub stage_description: &'static str,
+    /// Progress, where the stage has one.
+    pub progress: Option<Progress>,
+    /// When the run was posted.
+    pub time_added: Timestamp,
+    /// When it started.
+    pub time_started: Option<Timestamp>,
+    /// When it completed.
+    pub time_completed: Option<Timestamp>,
+    /// Why it failed.
+    pub message: Option<String>,
+    /// Comparisons made, once completed.
+    pub total_number_comparisons: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::project::{EncodingLimits, UploadState};
+
+    #[test]
+    fn lifecycle_and_status() {
+        let mut project = Project::new(
+            "p".into(),
+            ResultType::Mapping,
+            2,
+            serde_json::json!({}),
+            String::new(),
+            String::new(),
+            false,
+        );
+        let mut run = Run::new("r".into(), &project, 0.8, String::new(), String::new());
+        assert_eq!(run.state, RunState::Created);
+        let s = run.status(&project);
+        assert_eq!((s.stage, s.stages), (1, 3));
+        assert_eq!(s.progress.unwrap().absolute, 0);
+
+        let ready = UploadState::Ready {
+            count: 10,
+            bytes_per_record: 8,
+            blob: "b".into(),
+            blocks_blob: None,
+        };
+        project.accept_upload(0, ready.clone(), &EncodingLimits::default());
+        project.accept_upload(1, ready, &EncodingLimits::default());
+        run.state = RunState::Queued;
+        let now = Timestamp::now();
+        assert!(run.is_claimable(now));
+        run.start("w1", now, 1_000_000, 100);
+        assert!(!run.is_claimable(now));
+        assert!(run.is_claimable(now.plus_micros(2_000_000)));
+        run.comparisons_done = 50;
+        let s = run.status(&project);
+        assert_eq!(s.stage, 2);
+        assert_eq!(s.progress.unwrap().relative, 0.5);
+        run.complete(now, project.result_type);
+        let s = run.status(&project);
+        assert_eq!(
+            (s.state, s.stage, s.total_number_comparisons),
+            (RunState::Completed, 3, Some(100))
+        );
+        assert!(s.progress.is_none());
+
+        project.parties[0].upload = UploadState::Error {
+            message: "bad".into(),
+        };
+        let s = run.status(&project);
+        assert_eq!(s.state, RunState::Error);
+        assert_eq!(s.message.as_deref(), Some("bad"));
+    }
+}
