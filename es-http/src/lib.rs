@@ -1,44 +1,171 @@
 /*!
-The Anonlink Entity Service REST API (reference: v1.12) over `anonlink-core`.
+The Anonlink Entity Service REST API (behaviour of the reference v1.12, plus the later
+`binaryclks` endpoint, run failure messages and `total_number_comparisons`) over
+`anonlink-core`.
 
-This crate builds the HTTP application: [`app`] gives the router, [`serve`] runs it on a
-listener until a shutdown signal. Paths are served under `/api/v1`, with repeated slashes
-collapsed first (the reference's clients send `/api/v1//projects`, which its nginx merged).
+# Brief overview
 
-Served so far: `GET /status` and `GET /version`; unknown paths and methods get the
-reference's problem+json errors. Projects, uploads and runs come with the storage layer.
+- [`AppState::open`] opens the embedded storage in a data directory: SQLite for metadata
+  ([`storage::SqliteStore`]) and files for encodings and results ([`storage::FsBlobs`]).
+  Any other [`MetadataStore`]/[`BlobStore`] pair works through [`AppState::new`].
+- [`app`] builds the router: every endpoint under `/api/v1`, problem+json errors.
+- [`serve`] runs it on a listener together with the run workers, which claim queued runs
+  from the store under a lease and compute them with the core engine.
+
+Uploads are durable when answered: encodings are written and synced before the metadata
+commit, and the metadata commit is synced before the 201. A run that was running when the
+process died is claimed again after restart and recomputed from the stored uploads.
 */
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod error;
 mod routes;
+pub mod storage;
+mod time;
+mod worker;
 
 pub use error::ApiError;
 
+use std::fs::File;
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 
-use axum::Router;
-use axum::ServiceExt;
-use axum::extract::Request;
+use anonlink_core::service::project::EncodingLimits;
+use anonlink_core::service::store::{BlobStore, MetadataStore, StoreError};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::{Router, ServiceExt};
 use tower::Layer;
 
 /// Settings of the service.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceConfig {}
-
-/// Shared state of the handlers.
 #[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Allowed encoding sizes in bytes (reference defaults 1 and 1024).
+    pub encoding_limits: EncodingLimits,
+    /// Largest request body in bytes.
+    pub max_request_bytes: usize,
+    /// A run that finds more candidate pairs fails with a clear message.
+    pub max_candidate_pairs: u64,
+    /// Runs computed at the same time (each uses every core).
+    pub workers: usize,
+    /// Seconds a worker's claim on a run lasts without renewal.
+    pub lease_seconds: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            encoding_limits: EncodingLimits::default(),
+            // 1M records of 1024 bytes as base64 JSON is about 1.4 GB.
+            max_request_bytes: 2 << 30,
+            max_candidate_pairs: 100_000_000,
+            workers: 1,
+            lease_seconds: 30,
+        }
+    }
+}
+
+/// Shared state of the handlers and workers.
+#[derive(Clone)]
 pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ServiceConfig,
+    meta: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    /// Wakes the workers when a run is queued.
+    wake: tokio::sync::Notify,
+    /// Held for the life of the process: one server per data directory.
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over the given stores.
+    pub fn new(
+        config: ServiceConfig,
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                config,
+                meta,
+                blobs,
+                wake: tokio::sync::Notify::new(),
+                _lock: None,
+            }),
+        }
+    }
+
+    /// The embedded storage in `data_dir`: `metadata.sqlite` and `blobs/`.
+    ///
+    /// Takes an exclusive lock on the directory, so two servers never share it; runs left
+    /// running by a previous process are released at once, to be computed again.
+    ///
+    /// # Errors
+    /// The directory cannot be created, is in use, or the database cannot be opened.
+    pub fn open(data_dir: &Path, config: ServiceConfig) -> Result<AppState, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let lock = File::create(data_dir.join(".lock"))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::new(format!(
+                "data directory {} is in use by another server",
+                data_dir.display()
+            ))
+        })?;
+        let meta = storage::SqliteStore::open(&data_dir.join("metadata.sqlite"))?;
+        let blobs = storage::FsBlobs::open(&data_dir.join("blobs"))?;
+        worker::release_all_leases(&meta)?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                meta: Arc::new(meta),
+                blobs: Arc::new(blobs),
+                wake: tokio::sync::Notify::new(),
+                _lock: Some(lock),
+            }),
+        })
+    }
+
     /// The service's settings.
-    pub config: ServiceConfig,
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
 }
 
 /// The application: every route under `/api/v1`, with problem+json fallbacks.
 pub fn app(state: AppState) -> Router {
+    let limit = state.inner.config.max_request_bytes;
     Router::new()
         .nest("/api/v1", routes::router())
         .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                // Method, path and a request id; never headers (they carry tokens) or bodies.
+                |request: &Request| {
+                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info_span!(
+                        "request",
+                        id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                },
+            ),
+        )
         .with_state(state)
 }
 
@@ -67,7 +194,7 @@ fn collapse_slashes(mut request: Request) -> Request {
     request
 }
 
-/// Serves the application on `listener` until `shutdown` completes.
+/// Serves the application on `listener`, with the run workers, until `shutdown` completes.
 ///
 /// # Errors
 /// When the server fails to accept connections.
@@ -76,13 +203,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let workers = worker::spawn(state.clone());
     let router = app(state);
     // Rewriting must happen before routing, so it wraps the router instead of being one of
     // its layers.
     let service = tower::util::MapRequestLayer::new(collapse_slashes).layer(router);
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
+    let served = axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    for w in workers {
+        w.abort();
+    }
+    served
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! `anonlink serve`: the Entity Service.
+//! `anonlink serve`: the Entity Service on the embedded storage.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anonlink_core::service::project::EncodingLimits;
 use anyhow::{Context, Result};
 use clap::Args;
 use tracing_subscriber::EnvFilter;
@@ -13,9 +14,24 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ANONLINK_BIND", default_value = "127.0.0.1:8851")]
     bind: SocketAddr,
-    /// Directory for the embedded storage (created if missing).
+    /// Directory for the embedded storage: metadata.sqlite and blobs/ (created if missing).
     #[arg(long, env = "ANONLINK_DATA_DIR", default_value = "./anonlink-data")]
     data_dir: PathBuf,
+    /// Smallest accepted encoding, in bytes.
+    #[arg(long, env = "MIN_ENCODING_SIZE", default_value_t = 1)]
+    min_encoding_size: usize,
+    /// Largest accepted encoding, in bytes.
+    #[arg(long, env = "MAX_ENCODING_SIZE", default_value_t = 1024)]
+    max_encoding_size: usize,
+    /// Runs computed at the same time (each one uses every core).
+    #[arg(long, env = "ANONLINK_WORKERS", default_value_t = 1)]
+    workers: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "ANONLINK_MAX_REQUEST_BYTES", default_value_t = 2 << 30)]
+    max_request_bytes: usize,
+    /// A run that finds more candidate pairs than this fails with a clear message.
+    #[arg(long, env = "SOLVER_MAX_CANDIDATE_PAIRS", default_value_t = 100_000_000)]
+    max_candidate_pairs: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -24,8 +40,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let config = es_http::ServiceConfig {
+        encoding_limits: EncodingLimits {
+            min_bytes: args.min_encoding_size,
+            max_bytes: args.max_encoding_size,
+        },
+        max_request_bytes: args.max_request_bytes,
+        max_candidate_pairs: args.max_candidate_pairs,
+        workers: args.workers,
+        ..es_http::ServiceConfig::default()
+    };
+    let state = es_http::AppState::open(&args.data_dir, config)
+        .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.bind)
@@ -36,9 +62,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
             data_dir = %args.data_dir.display(),
             "Entity Service listening under /api/v1"
         );
-        let state = es_http::AppState {
-            config: es_http::ServiceConfig::default(),
-        };
         es_http::serve(listener, state, async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");

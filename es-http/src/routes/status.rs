@@ -1,10 +1,12 @@
 //! `GET /status` and `GET /version` (API reference §3.1, §3.2).
 
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::AppState;
+use super::{blocking, tx};
+use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -12,9 +14,22 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/version", get(version))
 }
 
-/// §3.1: `project_count` and the comparison `rate` (1 until a run has completed).
-async fn status() -> Json<Value> {
-    Json(json!({"status": "ok", "project_count": 0, "rate": 1}))
+/// §3.1: every project ever created (deleted ones too) and the comparison rate of §5.8.
+async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (count, rate) = blocking(&state, |inner| {
+        tx(inner, |tx| {
+            let count = tx.projects()?.len();
+            let rate: u64 = tx
+                .setting("rate")?
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1);
+            Ok((count, rate))
+        })
+    })
+    .await?;
+    Ok(Json(
+        json!({"status": "ok", "project_count": count, "rate": rate}),
+    ))
 }
 
 /// §3.2: versions as strings; `anonlink` names the engine that does the linkage here.
