@@ -155,7 +155,8 @@ pub fn app(state: AppState) -> Router {
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 // Method, path and a request id; never headers (they carry tokens) or bodies.
                 |request: &Request| {
-                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                    static NEXT: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(1);
                     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info_span!(
                         "request",

@@ -69,16 +69,15 @@ async fn work(state: AppState, holder: String) {
         let meta = state.inner.meta.clone();
         let who = holder.clone();
         let claimed =
-            tokio::task::spawn_blocking(move || claim_run(meta.as_ref(), &who, lease_micros))
-                .await;
+            tokio::task::spawn_blocking(move || claim_run(meta.as_ref(), &who, lease_micros)).await;
         match claimed {
             Ok(Ok(Some((run, project)))) => {
                 let state = state.clone();
                 let who = holder.clone();
                 let run_id = run.id.clone();
                 tracing::info!(run = %run_id, project = %project.id, "run started");
-                let done = tokio::task::spawn_blocking(move || execute(&state, run, project, &who))
-                    .await;
+                let done =
+                    tokio::task::spawn_blocking(move || execute(&state, run, project, &who)).await;
                 if let Err(e) = done {
                     tracing::error!(run = %run_id, error = %e, "run task failed");
                 }
@@ -171,13 +170,17 @@ fn load_datasets(state: &AppState, project: &Project) -> Result<Vec<Clks>, Failu
                 blob,
                 ..
             } => {
-                let reader = state
-                    .inner
-                    .blobs
-                    .open(blob)
-                    .map_err(|e| Failure::Failed(format!("party {i}: stored encodings: {e}")))?;
-                decode_binary(reader, *count as usize, *bytes_per_record, &SizeLimits::any())
-                    .map_err(|e| Failure::Failed(format!("party {i}: stored encodings: {e}")))
+                let reader =
+                    state.inner.blobs.open(blob).map_err(|e| {
+                        Failure::Failed(format!("party {i}: stored encodings: {e}"))
+                    })?;
+                decode_binary(
+                    reader,
+                    *count as usize,
+                    *bytes_per_record,
+                    &SizeLimits::any(),
+                )
+                .map_err(|e| Failure::Failed(format!("party {i}: stored encodings: {e}")))
             }
             _ => Err(Failure::Failed(format!("party {i} has no usable upload"))),
         })
@@ -281,7 +284,7 @@ fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Resu
         let Some(mut r) = tx.run(&run.id)? else {
             return Ok(false);
         };
-        if !r.held_by(holder) || !tx.project(&r.project_id)?.is_some_and(|p| !p.deleted) {
+        if !r.held_by(holder) || tx.project(&r.project_id)?.is_none_or(|p| p.deleted) {
             return Ok(false);
         }
         let now = Timestamp::now();
@@ -296,7 +299,11 @@ fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Resu
             let seconds = read(tx.setting("rate_seconds")?) + now.seconds_since(started);
             tx.put_setting("rate_comparisons", &comparisons.to_string())?;
             tx.put_setting("rate_seconds", &seconds.to_string())?;
-            let rate = if seconds > 0.0 { comparisons / seconds } else { comparisons };
+            let rate = if seconds > 0.0 {
+                comparisons / seconds
+            } else {
+                comparisons
+            };
             tx.put_setting("rate", &(rate.max(1.0) as u64).to_string())?;
         }
         Ok(true)

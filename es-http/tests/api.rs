@@ -13,7 +13,10 @@ fn detail(r: reqwest::blocking::Response) -> (u16, String) {
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     let body: Value = r.json().unwrap();
-    assert!(status < 400 || ct.starts_with("application/problem+json"), "{ct}");
+    assert!(
+        status < 400 || ct.starts_with("application/problem+json"),
+        "{ct}"
+    );
     (status, body["detail"].as_str().unwrap_or("").to_string())
 }
 
@@ -49,30 +52,83 @@ fn status_version_and_unknown_paths() {
 #[test]
 fn project_creation_validation() {
     let server = Server::start();
-    for (rt, parties) in [("mapping", 1), ("mapping", 3), ("similarity_scores", 4), ("permutations", 5), ("groups", 1)] {
-        let r = server.post_json("projects", None, &json!({"schema": {}, "result_type": rt, "number_parties": parties}));
+    for (rt, parties) in [
+        ("mapping", 1),
+        ("mapping", 3),
+        ("similarity_scores", 4),
+        ("permutations", 5),
+        ("groups", 1),
+    ] {
+        let r = server.post_json(
+            "projects",
+            None,
+            &json!({"schema": {}, "result_type": rt, "number_parties": parties}),
+        );
         assert_eq!(r.status(), 400, "{rt} {parties}");
     }
-    let (code, d) = detail(server.post_json("projects", None, &json!({"schema": {}, "result_type": "mapping", "number_parties": 3})));
-    assert_eq!((code, d.as_str()), (400, "Multi-party linkage requires result type 'groups'."));
+    let (code, d) = detail(server.post_json(
+        "projects",
+        None,
+        &json!({"schema": {}, "result_type": "mapping", "number_parties": 3}),
+    ));
+    assert_eq!(
+        (code, d.as_str()),
+        (400, "Multi-party linkage requires result type 'groups'.")
+    );
     let (code, d) = detail(server.post_json("projects", None, &json!({"result_type": "mapping"})));
     assert_eq!((code, d.as_str()), (400, "'schema' is a required property"));
-    let (code, _) = detail(server.post_json("projects", None, &json!({"schema": {}, "result_type": "nope"})));
+    let (code, _) = detail(server.post_json(
+        "projects",
+        None,
+        &json!({"schema": {}, "result_type": "nope"}),
+    ));
     assert_eq!(code, 400);
-    let (code, _) = detail(server.post_json("projects", None, &json!({"schema": {}, "result_type": "groups", "number_parties": 2.5})));
+    let (code, _) = detail(server.post_json(
+        "projects",
+        None,
+        &json!({"schema": {}, "result_type": "groups", "number_parties": 2.5}),
+    ));
     assert_eq!(code, 400);
-    let (code, _) = detail(server.post_json("projects", None, &json!({"schema": {}, "result_type": "groups", "name": null})));
+    let (code, _) = detail(server.post_json(
+        "projects",
+        None,
+        &json!({"schema": {}, "result_type": "groups", "name": null}),
+    ));
     assert_eq!(code, 400);
-    let r = server.client.post(format!("{}projects", server.url)).header("Content-Type", "text/plain").body("x").send().unwrap();
+    let r = server
+        .client
+        .post(format!("{}projects", server.url))
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 415);
-    let r = server.client.post(format!("{}projects", server.url)).header("Content-Type", "application/json").body("{not json").send().unwrap();
+    let r = server
+        .client
+        .post(format!("{}projects", server.url))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     // Nothing was created by any of these.
-    assert_eq!(server.get("projects", None).json::<Value>().unwrap().as_array().unwrap().len(), 0);
+    assert_eq!(
+        server
+            .get("projects", None)
+            .json::<Value>()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
     let p = server.create_project("groups", 3);
     assert_eq!(p.update_tokens.len(), 3);
-    let d: Value = server.get(&format!("projects/{}", p.id), Some(&p.result_token)).json().unwrap();
+    let d: Value = server
+        .get(&format!("projects/{}", p.id), Some(&p.result_token))
+        .json()
+        .unwrap();
     assert_eq!(d["name"], "");
     assert_eq!(d["notes"], "");
     assert_eq!(d["error"], false);
@@ -80,7 +136,12 @@ fn project_creation_validation() {
     assert_eq!(d["parties_contributed"], 0);
     let listed: Value = server.get("projects", None).json().unwrap();
     assert_eq!(listed[0]["project_id"], p.id.as_str());
-    assert!(listed[0]["time_added"].as_str().unwrap().ends_with("+00:00"));
+    assert!(
+        listed[0]["time_added"]
+            .as_str()
+            .unwrap()
+            .ends_with("+00:00")
+    );
 }
 
 #[test]
@@ -90,47 +151,118 @@ fn authorization_matrix() {
     let other = server.create_project("mapping", 2);
     let path = format!("projects/{}", p.id);
     // Missing header → 400; wrong or foreign token, unknown project → 403.
-    assert_eq!(detail(server.get(&path, None)), (400, "Missing header parameter 'Authorization'".into()));
+    assert_eq!(
+        detail(server.get(&path, None)),
+        (400, "Missing header parameter 'Authorization'".into())
+    );
     assert_eq!(server.get(&path, Some("nope")).status(), 403);
     assert_eq!(server.get(&path, Some(&other.result_token)).status(), 403);
     assert_eq!(server.get(&path, Some(&p.update_tokens[0])).status(), 403);
-    assert_eq!(detail(server.get("projects/fakeprojectid", Some(&p.result_token))), (403, "Invalid access token or project doesn't exist".into()));
+    assert_eq!(
+        detail(server.get("projects/fakeprojectid", Some(&p.result_token))),
+        (403, "Invalid access token or project doesn't exist".into())
+    );
     assert_eq!(server.get(&format!("{path}/runs"), None).status(), 400);
-    assert_eq!(server.get(&format!("{path}/runs"), Some("nope")).status(), 403);
-    assert_eq!(server.get(&format!("{path}/runs"), Some(&p.update_tokens[0])).status(), 403);
+    assert_eq!(
+        server.get(&format!("{path}/runs"), Some("nope")).status(),
+        403
+    );
+    assert_eq!(
+        server
+            .get(&format!("{path}/runs"), Some(&p.update_tokens[0]))
+            .status(),
+        403
+    );
     // An update token only uploads to its own project.
     let records = small_records(10, 16, 3);
-    let r = server.client.post(format!("{}projects/{}/clks", server.url, p.id))
+    let r = server
+        .client
+        .post(format!("{}projects/{}/clks", server.url, p.id))
         .header("Authorization", &other.update_tokens[0])
         .header("Content-Type", "application/json")
-        .body(json_document(&records)).send().unwrap();
+        .body(json_document(&records))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 403);
     // The result token cannot upload.
-    let r = server.client.post(format!("{}projects/{}/clks", server.url, p.id))
+    let r = server
+        .client
+        .post(format!("{}projects/{}/clks", server.url, p.id))
         .header("Authorization", &p.result_token)
         .header("Content-Type", "application/json")
-        .body(json_document(&records)).send().unwrap();
+        .body(json_document(&records))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Upload, then the token is spent.
     let r = server.upload_json(&p, 0, json_document(&records));
     assert_eq!(r.status(), 201);
-    let receipt = r.json::<Value>().unwrap()["receipt_token"].as_str().unwrap().to_string();
-    assert_eq!(detail(server.upload_json(&p, 0, json_document(&records))), (403, "This token has already been used to upload clks.".into()));
-    assert_eq!(server.upload_json(&p, 1, json_document(&records)).status(), 201);
+    let receipt = r.json::<Value>().unwrap()["receipt_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        detail(server.upload_json(&p, 0, json_document(&records))),
+        (
+            403,
+            "This token has already been used to upload clks.".into()
+        )
+    );
+    assert_eq!(
+        server.upload_json(&p, 1, json_document(&records)).status(),
+        201
+    );
     let run = server.create_run(&p, 0.9);
     server.wait_for_run(&p, &run);
     let run_path = format!("{path}/runs/{run}");
     // Receipt tokens read nothing of a mapping project.
     for sub in ["", "/status", "/result"] {
-        assert_eq!(server.get(&format!("{run_path}{sub}"), Some(&receipt)).status(), 403, "{sub}");
-        assert_eq!(server.get(&format!("{run_path}{sub}"), Some(&p.update_tokens[1])).status(), 403, "{sub}");
-        assert_eq!(server.get(&format!("{run_path}{sub}"), Some(&other.result_token)).status(), 403, "{sub}");
-        assert_eq!(server.get(&format!("{run_path}{sub}"), Some(&p.result_token)).status(), 200, "{sub}");
+        assert_eq!(
+            server
+                .get(&format!("{run_path}{sub}"), Some(&receipt))
+                .status(),
+            403,
+            "{sub}"
+        );
+        assert_eq!(
+            server
+                .get(&format!("{run_path}{sub}"), Some(&p.update_tokens[1]))
+                .status(),
+            403,
+            "{sub}"
+        );
+        assert_eq!(
+            server
+                .get(&format!("{run_path}{sub}"), Some(&other.result_token))
+                .status(),
+            403,
+            "{sub}"
+        );
+        assert_eq!(
+            server
+                .get(&format!("{run_path}{sub}"), Some(&p.result_token))
+                .status(),
+            200,
+            "{sub}"
+        );
     }
     assert_eq!(server.get(&path, Some(&receipt)).status(), 403);
     // A run id of another project is unknown here.
-    assert_eq!(server.get(&format!("projects/{}/runs/{run}", other.id), Some(&other.result_token)).status(), 403);
-    assert_eq!(server.get(&format!("{path}/runs/invalid"), Some(&p.result_token)).status(), 403);
+    assert_eq!(
+        server
+            .get(
+                &format!("projects/{}/runs/{run}", other.id),
+                Some(&other.result_token)
+            )
+            .status(),
+        403
+    );
+    assert_eq!(
+        server
+            .get(&format!("{path}/runs/invalid"), Some(&p.result_token))
+            .status(),
+        403
+    );
 }
 
 #[test]
@@ -139,17 +271,38 @@ fn groups_receipts_and_run_lifecycle() {
     let p = server.create_project("groups", 3);
     // Ten runs posted before any data: all listed as created, results 404.
     let runs: Vec<String> = (0..10).map(|_| server.create_run(&p, 0.99)).collect();
-    let listed: Value = server.get(&format!("projects/{}/runs", p.id), Some(&p.result_token)).json().unwrap();
+    let listed: Value = server
+        .get(&format!("projects/{}/runs", p.id), Some(&p.result_token))
+        .json()
+        .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 10);
-    assert!(listed.as_array().unwrap().iter().all(|r| r["state"] == "created"));
-    assert_eq!(detail(server.get(&format!("projects/{}/runs/{}/result", p.id, runs[0]), Some("bogus"))), (404, "run is not complete".into()));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "created")
+    );
+    assert_eq!(
+        detail(server.get(
+            &format!("projects/{}/runs/{}/result", p.id, runs[0]),
+            Some("bogus")
+        )),
+        (404, "run is not complete".into())
+    );
     // The same 1000 records from every party: 1000 groups of one row from each party.
     let records = small_records(1000, 128, 11);
     let mut receipt = String::new();
     for party in 0..3 {
         let r = server.upload_json(&p, party, json_document(&records));
-        receipt = r.json::<Value>().unwrap()["receipt_token"].as_str().unwrap().to_string();
-        let d: Value = server.get(&format!("projects/{}", p.id), Some(&p.result_token)).json().unwrap();
+        receipt = r.json::<Value>().unwrap()["receipt_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let d: Value = server
+            .get(&format!("projects/{}", p.id), Some(&p.result_token))
+            .json()
+            .unwrap();
         assert_eq!(d["parties_contributed"], party + 1);
     }
     server.wait_for_run(&p, &runs[9]);
@@ -158,17 +311,54 @@ fn groups_receipts_and_run_lifecycle() {
     assert_eq!(groups.len(), 1000);
     for g in &groups {
         assert_eq!(g.len(), 3);
-        assert!(g.iter().enumerate().all(|(party, r)| r[0] == party as u32 && r[1] == g[0][1]), "{g:?}");
+        assert!(
+            g.iter()
+                .enumerate()
+                .all(|(party, r)| r[0] == party as u32 && r[1] == g[0][1]),
+            "{g:?}"
+        );
     }
     // Deleting a run: gone from the listing, every endpoint 403, project unaffected.
-    assert_eq!(server.delete(&format!("projects/{}/runs/{}", p.id, runs[0]), Some(&p.result_token)).status(), 204);
-    assert_eq!(server.delete(&format!("projects/{}/runs/{}", p.id, runs[0]), Some(&p.result_token)).status(), 403);
+    assert_eq!(
+        server
+            .delete(
+                &format!("projects/{}/runs/{}", p.id, runs[0]),
+                Some(&p.result_token)
+            )
+            .status(),
+        204
+    );
+    assert_eq!(
+        server
+            .delete(
+                &format!("projects/{}/runs/{}", p.id, runs[0]),
+                Some(&p.result_token)
+            )
+            .status(),
+        403
+    );
     for sub in ["", "/status", "/result"] {
-        assert_eq!(server.get(&format!("projects/{}/runs/{}{sub}", p.id, runs[0]), Some(&p.result_token)).status(), 403);
+        assert_eq!(
+            server
+                .get(
+                    &format!("projects/{}/runs/{}{sub}", p.id, runs[0]),
+                    Some(&p.result_token)
+                )
+                .status(),
+            403
+        );
     }
-    let listed: Value = server.get(&format!("projects/{}/runs", p.id), Some(&p.result_token)).json().unwrap();
+    let listed: Value = server
+        .get(&format!("projects/{}/runs", p.id), Some(&p.result_token))
+        .json()
+        .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 9);
-    assert_eq!(server.get(&format!("projects/{}", p.id), Some(&p.result_token)).status(), 200);
+    assert_eq!(
+        server
+            .get(&format!("projects/{}", p.id), Some(&p.result_token))
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -180,16 +370,50 @@ fn project_deletion_removes_everything() {
     server.upload_json(&p, 1, json_document(&records));
     let run = server.create_run(&p, 0.9);
     server.wait_for_run(&p, &run);
-    assert_eq!(server.delete(&format!("projects/{}", p.id), Some(&p.update_tokens[0])).status(), 403);
-    assert_eq!(server.delete(&format!("projects/{}", p.id), Some(&p.result_token)).status(), 204);
-    assert_eq!(server.delete(&format!("projects/{}", p.id), Some(&p.result_token)).status(), 403);
-    for path in ["", "/runs", &format!("/runs/{run}"), &format!("/runs/{run}/status"), &format!("/runs/{run}/result")] {
-        assert_eq!(server.get(&format!("projects/{}{path}", p.id), Some(&p.result_token)).status(), 403, "{path}");
+    assert_eq!(
+        server
+            .delete(&format!("projects/{}", p.id), Some(&p.update_tokens[0]))
+            .status(),
+        403
+    );
+    assert_eq!(
+        server
+            .delete(&format!("projects/{}", p.id), Some(&p.result_token))
+            .status(),
+        204
+    );
+    assert_eq!(
+        server
+            .delete(&format!("projects/{}", p.id), Some(&p.result_token))
+            .status(),
+        403
+    );
+    for path in [
+        "",
+        "/runs",
+        &format!("/runs/{run}"),
+        &format!("/runs/{run}/status"),
+        &format!("/runs/{run}/result"),
+    ] {
+        assert_eq!(
+            server
+                .get(&format!("projects/{}{path}", p.id), Some(&p.result_token))
+                .status(),
+            403,
+            "{path}"
+        );
     }
-    let r = server.post_json(&format!("projects/{}/runs", p.id), Some(&p.result_token), &json!({"threshold": 0.9}));
+    let r = server.post_json(
+        &format!("projects/{}/runs", p.id),
+        Some(&p.result_token),
+        &json!({"threshold": 0.9}),
+    );
     assert_eq!(r.status(), 403);
     // Still counted, as in the reference.
-    assert_eq!(server.get("status", None).json::<Value>().unwrap()["project_count"], 1);
+    assert_eq!(
+        server.get("status", None).json::<Value>().unwrap()["project_count"],
+        1
+    );
 }
 
 #[test]
@@ -197,8 +421,11 @@ fn bad_uploads_and_runs() {
     let server = Server::start();
     let p = server.create_project("mapping", 2);
     let up = |ct: Option<&str>, body: &str, headers: &[(&str, &str)]| {
-        let mut req = server.client.post(format!("{}projects/{}/clks", server.url, p.id))
-            .header("Authorization", &p.update_tokens[0]).body(body.to_string());
+        let mut req = server
+            .client
+            .post(format!("{}projects/{}/clks", server.url, p.id))
+            .header("Authorization", &p.update_tokens[0])
+            .body(body.to_string());
         if let Some(ct) = ct {
             req = req.header("Content-Type", ct);
         }
@@ -207,60 +434,147 @@ fn bad_uploads_and_runs() {
         }
         detail(req.send().unwrap())
     };
-    assert_eq!(up(Some("application/json"), "{}", &[]), (400, "Missing CLKs information".into()));
-    assert_eq!(up(Some("application/json"), r#"{"clks": []}"#, &[]), (400, "Missing CLKs information".into()));
+    assert_eq!(
+        up(Some("application/json"), "{}", &[]),
+        (400, "Missing CLKs information".into())
+    );
+    assert_eq!(
+        up(Some("application/json"), r#"{"clks": []}"#, &[]),
+        (400, "Missing CLKs information".into())
+    );
     assert_eq!(up(Some("application/json"), "{nope", &[]).0, 400);
-    assert_eq!(up(Some("text/csv"), "a,b", &[]), (400, "Content Type not supported".into()));
-    assert_eq!(up(None, "a,b", &[]), (400, "Content Type not supported".into()));
+    assert_eq!(
+        up(Some("text/csv"), "a,b", &[]),
+        (400, "Content Type not supported".into())
+    );
+    assert_eq!(
+        up(None, "a,b", &[]),
+        (400, "Content Type not supported".into())
+    );
     let bin = Some("application/octet-stream");
-    assert_eq!(up(bin, "", &[]), (400, "Binary upload requires 'Hash-Count' and 'Hash-Size' headers".into()));
-    assert_eq!(up(bin, "", &[("Hash-Count", "1"), ("Hash-Size", "2048")]), (400, "Invalid value for Hash-Size header".into()));
-    assert_eq!(up(bin, "", &[("Hash-Count", "1"), ("Hash-Size", "x")]), (400, "Invalid value for Hash-Size header".into()));
+    assert_eq!(
+        up(bin, "", &[]),
+        (
+            400,
+            "Binary upload requires 'Hash-Count' and 'Hash-Size' headers".into()
+        )
+    );
+    assert_eq!(
+        up(bin, "", &[("Hash-Count", "1"), ("Hash-Size", "2048")]),
+        (400, "Invalid value for Hash-Size header".into())
+    );
+    assert_eq!(
+        up(bin, "", &[("Hash-Count", "1"), ("Hash-Size", "x")]),
+        (400, "Invalid value for Hash-Size header".into())
+    );
     for count in ["-1", "0", "x"] {
-        assert_eq!(up(bin, "", &[("Hash-Count", count), ("Hash-Size", "8")]), (400, "Invalid value for Hash-Count header".into()));
+        assert_eq!(
+            up(bin, "", &[("Hash-Count", count), ("Hash-Size", "8")]),
+            (400, "Invalid value for Hash-Count header".into())
+        );
     }
     for count in ["1000000", "3"] {
-        assert_eq!(up(bin, "12345678", &[("Hash-Count", count), ("Hash-Size", "8")]).1,
-            "Uploaded data did not match the expected size. Check request headers are correct");
+        assert_eq!(
+            up(
+                bin,
+                "12345678",
+                &[("Hash-Count", count), ("Hash-Size", "8")]
+            )
+            .1,
+            "Uploaded data did not match the expected size. Check request headers are correct"
+        );
     }
     // None of those used the token up.
-    let d: Value = server.get(&format!("projects/{}", p.id), Some(&p.result_token)).json().unwrap();
+    let d: Value = server
+        .get(&format!("projects/{}", p.id), Some(&p.result_token))
+        .json()
+        .unwrap();
     assert_eq!(d["parties_contributed"], 0);
-    assert_eq!(up(bin, "12345678", &[("Hash-Count", "1"), ("Hash-Size", "8")]).0, 201);
+    assert_eq!(
+        up(bin, "12345678", &[("Hash-Count", "1"), ("Hash-Size", "8")]).0,
+        201
+    );
 
     // Bad thresholds; unknown run body fields.
     for t in [0.0, -0.5, 1.5] {
-        let r = server.post_json(&format!("projects/{}/runs", p.id), Some(&p.result_token), &json!({"threshold": t}));
+        let r = server.post_json(
+            &format!("projects/{}/runs", p.id),
+            Some(&p.result_token),
+            &json!({"threshold": t}),
+        );
         assert_eq!(detail(r), (400, "Threshold parameter out of range".into()));
     }
-    let r = server.post_json(&format!("projects/{}/runs", p.id), Some(&p.result_token), &json!({}));
-    assert_eq!(detail(r), (400, "'threshold' is a required property".into()));
+    let r = server.post_json(
+        &format!("projects/{}/runs", p.id),
+        Some(&p.result_token),
+        &json!({}),
+    );
+    assert_eq!(
+        detail(r),
+        (400, "'threshold' is a required property".into())
+    );
 
     // Encodings of illegal sizes are accepted, then flag the project.
     for size in [4usize, 20, 4096] {
         let q = server.create_project("mapping", 2);
         let records = small_records(5, size, 7);
-        assert_eq!(server.upload_json(&q, 0, json_document(&records)).status(), 201, "{size}");
-        assert_eq!(server.upload_json(&q, 1, json_document(&records)).status(), 201, "{size}");
-        let d: Value = server.get(&format!("projects/{}", q.id), Some(&q.result_token)).json().unwrap();
+        assert_eq!(
+            server.upload_json(&q, 0, json_document(&records)).status(),
+            201,
+            "{size}"
+        );
+        assert_eq!(
+            server.upload_json(&q, 1, json_document(&records)).status(),
+            201,
+            "{size}"
+        );
+        let d: Value = server
+            .get(&format!("projects/{}", q.id), Some(&q.result_token))
+            .json()
+            .unwrap();
         assert_eq!(d["error"], true, "{size}");
-        let r = server.post_json(&format!("projects/{}/runs", q.id), Some(&q.result_token), &json!({"threshold": 0.9}));
-        assert_eq!(detail(r), (500, "Can't post run as project has errors".into()));
+        let r = server.post_json(
+            &format!("projects/{}/runs", q.id),
+            Some(&q.result_token),
+            &json!({"threshold": 0.9}),
+        );
+        assert_eq!(
+            detail(r),
+            (500, "Can't post run as project has errors".into())
+        );
     }
     // Parties with different sizes: accepted, then the project is in error and runs fail.
     let q = server.create_project("mapping", 2);
     let run = server.create_run(&q, 0.9);
     server.upload_json(&q, 0, json_document(&small_records(5, 16, 1)));
     server.upload_json(&q, 1, json_document(&small_records(5, 32, 1)));
-    let status: Value = server.get(&format!("projects/{}/runs/{run}/status", q.id), Some(&q.result_token)).json().unwrap();
+    let status: Value = server
+        .get(
+            &format!("projects/{}/runs/{run}/status", q.id),
+            Some(&q.result_token),
+        )
+        .json()
+        .unwrap();
     assert_eq!(status["state"], "error");
-    assert!(status["message"].as_str().unwrap().contains("32 bytes"), "{status}");
-    assert_eq!(detail(server.get(&format!("projects/{}/runs/{run}/result", q.id), Some(&q.result_token))), (500, "Error during computation of run".into()));
+    assert!(
+        status["message"].as_str().unwrap().contains("32 bytes"),
+        "{status}"
+    );
+    assert_eq!(
+        detail(server.get(
+            &format!("projects/{}/runs/{run}/result", q.id),
+            Some(&q.result_token)
+        )),
+        (500, "Error during computation of run".into())
+    );
 }
 
 #[test]
 fn candidate_limit_fails_the_run_with_a_message() {
-    let config = es_http::ServiceConfig { max_candidate_pairs: 10, ..Default::default() };
+    let config = es_http::ServiceConfig {
+        max_candidate_pairs: 10,
+        ..Default::default()
+    };
     let server = Server::start_with(config);
     let p = server.create_project("groups", 2);
     let records = small_records(100, 64, 9);
@@ -269,9 +583,18 @@ fn candidate_limit_fails_the_run_with_a_message() {
     let run = server.create_run(&p, 0.5);
     let start = std::time::Instant::now();
     loop {
-        let status: Value = server.get(&format!("projects/{}/runs/{run}/status", p.id), Some(&p.result_token)).json().unwrap();
+        let status: Value = server
+            .get(
+                &format!("projects/{}/runs/{run}/status", p.id),
+                Some(&p.result_token),
+            )
+            .json()
+            .unwrap();
         if status["state"] == "error" {
-            assert_eq!(status["message"], "This run has created more than the global limit of candidate pairs.");
+            assert_eq!(
+                status["message"],
+                "This run has created more than the global limit of candidate pairs."
+            );
             break;
         }
         assert!(start.elapsed().as_secs() < 30, "{status}");

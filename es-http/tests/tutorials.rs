@@ -9,7 +9,10 @@ use serde_json::Value;
 fn mapping_tutorial_matches_greedy_reference() {
     let server = Server::start();
     let project = server.create_project("mapping", 2);
-    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"].iter().enumerate() {
+    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]
+        .iter()
+        .enumerate()
+    {
         let r = server.upload_json(&project, party, read_fixture(file));
         assert_eq!(r.status(), 201);
         assert!(r.json::<Value>().unwrap()["receipt_token"].is_string());
@@ -31,16 +34,29 @@ fn similarity_scores_tutorial_matches_candidates() {
     let server = Server::start();
     let project = server.create_project("similarity_scores", 2);
     // Party order of upload does not matter: party 1 first.
-    assert_eq!(server.upload_json(&project, 1, read_fixture("febrl4/febrl4_b.json")).status(), 201);
+    assert_eq!(
+        server
+            .upload_json(&project, 1, read_fixture("febrl4/febrl4_b.json"))
+            .status(),
+        201
+    );
     // A run posted before all data is there waits in `created`.
     let run = server.create_run(&project, 0.9);
     let status: Value = server
-        .get(&format!("projects/{}/runs/{run}/status", project.id), Some(&project.result_token))
+        .get(
+            &format!("projects/{}/runs/{run}/status", project.id),
+            Some(&project.result_token),
+        )
         .json()
         .unwrap();
     assert_eq!(status["state"], "created");
     assert_eq!(status["current_stage"]["progress"]["absolute"], 1);
-    assert_eq!(server.upload_json(&project, 0, read_fixture("febrl4/febrl4_a.json")).status(), 201);
+    assert_eq!(
+        server
+            .upload_json(&project, 0, read_fixture("febrl4/febrl4_a.json"))
+            .status(),
+        201
+    );
     let status = server.wait_for_run(&project, &run);
     assert_eq!(status["stages"], 2);
     assert_eq!(status["current_stage"]["progress"]["relative"], 1.0);
@@ -53,7 +69,10 @@ fn similarity_scores_tutorial_matches_candidates() {
         let f: Vec<&str> = line.split(',').collect();
         assert_eq!(got[0].as_u64().unwrap().to_string(), f[3]);
         assert_eq!(got[1].as_u64().unwrap().to_string(), f[4]);
-        assert_eq!(got[2].as_f64().unwrap().to_bits(), f[0].parse::<f64>().unwrap().to_bits());
+        assert_eq!(
+            got[2].as_f64().unwrap().to_bits(),
+            f[0].parse::<f64>().unwrap().to_bits()
+        );
     }
 }
 
@@ -62,13 +81,24 @@ fn permutations_tutorial_reproduces_the_mapping() {
     let server = Server::start();
     let project = server.create_project("permutations", 2);
     let mut receipts = Vec::new();
-    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"].iter().enumerate() {
+    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]
+        .iter()
+        .enumerate()
+    {
         let r = server.upload_json(&project, party, read_fixture(file));
-        receipts.push(r.json::<Value>().unwrap()["receipt_token"].as_str().unwrap().to_string());
+        receipts.push(
+            r.json::<Value>().unwrap()["receipt_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let run = server.create_run(&project, 0.8);
     server.wait_for_run(&project, &run);
-    let mask: Vec<u8> = serde_json::from_value(server.result(&project, &run, &project.result_token)["mask"].clone()).unwrap();
+    let mask: Vec<u8> = serde_json::from_value(
+        server.result(&project, &run, &project.result_token)["mask"].clone(),
+    )
+    .unwrap();
     let a = server.result(&project, &run, &receipts[0]);
     let b = server.result(&project, &run, &receipts[1]);
     assert_eq!(mask.len(), 5000);
@@ -97,8 +127,21 @@ fn permutations_tutorial_reproduces_the_mapping() {
     expected.sort();
     assert_eq!(linked, expected);
     // A receipt token may describe a permutations project; an update token may not.
-    assert_eq!(server.get(&format!("projects/{}", project.id), Some(&receipts[0])).status(), 200);
-    assert_eq!(server.get(&format!("projects/{}", project.id), Some(&project.update_tokens[0])).status(), 403);
+    assert_eq!(
+        server
+            .get(&format!("projects/{}", project.id), Some(&receipts[0]))
+            .status(),
+        200
+    );
+    assert_eq!(
+        server
+            .get(
+                &format!("projects/{}", project.id),
+                Some(&project.update_tokens[0])
+            )
+            .status(),
+        403
+    );
 }
 
 #[test]
@@ -114,5 +157,8 @@ fn five_party_groups_in_binary_match_reference() {
     let run = server.create_run(&project, 0.8);
     server.wait_for_run(&project, &run);
     let result = server.result(&project, &run, &project.result_token);
-    assert_eq!(canonical_groups(&result), groups_fixture("multiparty/greedy_groups_t0.8.json"));
+    assert_eq!(
+        canonical_groups(&result),
+        groups_fixture("multiparty/greedy_groups_t0.8.json")
+    );
 }

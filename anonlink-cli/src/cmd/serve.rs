@@ -30,7 +30,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ANONLINK_MAX_REQUEST_BYTES", default_value_t = 2 << 30)]
     max_request_bytes: usize,
     /// A run that finds more candidate pairs than this fails with a clear message.
-    #[arg(long, env = "SOLVER_MAX_CANDIDATE_PAIRS", default_value_t = 100_000_000)]
+    #[arg(
+        long,
+        env = "SOLVER_MAX_CANDIDATE_PAIRS",
+        default_value_t = 100_000_000
+    )]
     max_candidate_pairs: u64,
 }
 

@@ -35,7 +35,10 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
 
 /// The request validation of the reference's JSON endpoints (§1.5): content type first,
 /// then an object body.
-pub(crate) fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn json_object(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Map<String, Value>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("None is not of type 'object'"));
     }
@@ -160,7 +163,10 @@ async fn create(
     let name = string_field(&body, "name", "")?;
     let notes = string_field(&body, "notes", "")?;
     if number_parties > 2 && result_type != ResultType::Groups {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, MULTI_PARTY_NEEDS_GROUPS));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            MULTI_PARTY_NEEDS_GROUPS,
+        ));
     }
 
     let project = Project::new(

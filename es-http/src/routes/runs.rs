@@ -16,9 +16,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::projects::{json_object, python_repr, string_field};
-use super::{
-    abort, auth_token, blocking, live_project, require_result_token, token_kind, tx,
-};
+use super::{abort, auth_token, blocking, live_project, require_result_token, token_kind, tx};
 use crate::error::{PROJECT_HAS_ERRORS, RUN_FAILED, RUN_NOT_COMPLETE, THRESHOLD_RANGE};
 use crate::time::iso;
 use crate::{ApiError, AppState};
@@ -173,10 +171,7 @@ async fn delete(
 
 /// Whether a receipt token may read run status and results of this result type.
 fn receipt_allowed(result_type: ResultType) -> bool {
-    matches!(
-        result_type,
-        ResultType::Permutations | ResultType::Groups
-    )
+    matches!(result_type, ResultType::Permutations | ResultType::Groups)
 }
 
 /// §3.12.
@@ -265,9 +260,5 @@ async fn result(
         Ok(bytes)
     })
     .await?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        document,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
 }

@@ -58,7 +58,13 @@ async fn upload(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     match content_type.as_deref() {
         Some("application/json") => json_upload(state, project, party, body).await,
         Some("application/octet-stream") => {
@@ -233,7 +239,7 @@ async fn binary_upload(
             inner.blobs.delete(&key)?;
             return Err(ApiError::new(StatusCode::BAD_REQUEST, BODY_SIZE_MISMATCH));
         }
-        let outcome = if size % 8 != 0 {
+        let outcome = if !size.is_multiple_of(8) {
             inner.blobs.delete(&key)?;
             UploadState::Error {
                 message: format!(

@@ -97,7 +97,11 @@ impl BlobStore for FsBlobs {
         };
         for entry in entries {
             let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(&name_prefix) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&name_prefix)
+            {
                 let path = entry.path();
                 if entry.file_type()?.is_dir() {
                     fs::remove_dir_all(&path)?;

@@ -114,9 +114,11 @@ impl Tx for SqliteTx<'_> {
     fn project(&mut self, id: &str) -> Result<Option<Project>, StoreError> {
         let data: Option<String> = self
             .tx
-            .query_row("SELECT data FROM projects WHERE id = ?1", params![id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT data FROM projects WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_err)?;
         data.map(|d| serde_json::from_str(&d).map_err(json_err))

@@ -35,7 +35,10 @@ impl Server {
         Server {
             // The reference's clients add a trailing slash: paths arrive as /api/v1//...
             url: format!("http://{addr}/api/v1/"),
-            client: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
             _runtime: runtime,
             _dir: dir,
         }
@@ -99,7 +102,14 @@ impl Server {
             .unwrap()
     }
 
-    pub fn upload_binary(&self, project: &Project, party: usize, count: usize, size: usize, body: Vec<u8>) -> Response {
+    pub fn upload_binary(
+        &self,
+        project: &Project,
+        party: usize,
+        count: usize,
+        size: usize,
+        body: Vec<u8>,
+    ) -> Response {
         self.client
             .post(format!("{}projects/{}/clks", self.url, project.id))
             .header("Authorization", &project.update_tokens[party])
@@ -118,7 +128,10 @@ impl Server {
             &json!({"threshold": threshold}),
         );
         assert_eq!(r.status(), 201);
-        r.json::<Value>().unwrap()["run_id"].as_str().unwrap().to_string()
+        r.json::<Value>().unwrap()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Polls the status until completed; panics on error or timeout. Checks the progress
@@ -128,7 +141,10 @@ impl Server {
         let (mut last_stage, mut last_relative) = (0, 0.0);
         loop {
             let status: Value = self
-                .get(&format!("projects/{}/runs/{run}/status", project.id), Some(&project.result_token))
+                .get(
+                    &format!("projects/{}/runs/{run}/status", project.id),
+                    Some(&project.result_token),
+                )
                 .json()
                 .unwrap();
             let state = status["state"].as_str().unwrap().to_string();
@@ -146,13 +162,19 @@ impl Server {
             if state == "completed" {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "run too slow: {status}");
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "run too slow: {status}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     pub fn result(&self, project: &Project, run: &str, token: &str) -> Value {
-        let r = self.get(&format!("projects/{}/runs/{run}/result", project.id), Some(token));
+        let r = self.get(
+            &format!("projects/{}/runs/{run}/result", project.id),
+            Some(token),
+        );
         assert_eq!(r.status(), 200);
         r.json().unwrap()
     }
@@ -182,7 +204,11 @@ pub fn fixture_records(path: &str) -> Vec<Vec<u8>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap()).unwrap())
+        .map(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.as_str().unwrap())
+                .unwrap()
+        })
         .collect()
 }
 
