@@ -29,6 +29,12 @@ pub const BODY_SIZE_MISMATCH: &str =
 pub const CONTENT_TYPE: &str = "Content Type not supported";
 /// 403: a second upload with a token whose upload succeeded.
 pub const TOKEN_USED: &str = "This token has already been used to upload clks.";
+/// 403: a blocking project's upload without block ids (v1.13).
+pub const EXPECTING_BLOCKS: &str =
+    "Expecting blocking information. Either in \"blocks\" or \"clksnblocks\"";
+/// 403: block ids sent to a project without blocking (v1.13).
+pub const BLOCKING_DISABLED: &str =
+    "Blocking has been disabled for this project, but received blocking information";
 /// 500: a run posted while the project is in error.
 pub const PROJECT_HAS_ERRORS: &str = "Can't post run as project has errors";
 /// 400: threshold outside (0, 1].

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anonlink_core::candidates::ProgressFn;
-use anonlink_core::encoding::{Clks, SizeLimits, decode_binary};
+use anonlink_core::encoding::{Clks, SizeLimits, block_id, decode_binary};
 use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType};
 use anonlink_core::service::Timestamp;
 use anonlink_core::service::project::{Project, UploadState};
@@ -187,6 +187,38 @@ fn load_datasets(state: &AppState, project: &Project) -> Result<Vec<Clks>, Failu
         .collect()
 }
 
+/// Block ids of every record; an upload without them (binary) puts all its records in
+/// block "1", as the reference does for records without blocking information.
+fn load_blocks(
+    state: &AppState,
+    project: &Project,
+    sizes: &[usize],
+) -> Result<Vec<Vec<Vec<u64>>>, Failure> {
+    project
+        .parties
+        .iter()
+        .zip(sizes)
+        .enumerate()
+        .map(|(i, (party, &n))| {
+            let blob = match &party.upload {
+                UploadState::Ready {
+                    blocks_blob: Some(blob),
+                    ..
+                } => blob,
+                _ => return Ok(vec![vec![block_id("1")]; n]),
+            };
+            let reader = state
+                .inner
+                .blobs
+                .open(blob)
+                .map_err(|e| Failure::Failed(format!("party {i}: stored blocks: {e}")))?;
+            let blocks: Vec<Vec<u64>> = serde_json::from_reader(reader)
+                .map_err(|e| Failure::Failed(format!("party {i}: stored blocks: {e}")))?;
+            Ok(blocks)
+        })
+        .collect()
+}
+
 fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Result<(), Failure> {
     let store_failure = |e: StoreError| Failure::Failed(format!("storage failed: {e}"));
     let datasets = load_datasets(state, project)?;
@@ -223,6 +255,9 @@ fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Resu
     };
     let mut spec = LinkSpec::new(project.result_type, run.threshold);
     spec.candidates = spec.candidates.with_progress(progress);
+    if project.uses_blocking {
+        spec.blocks = Some(load_blocks(state, project, &sizes)?);
+    }
 
     let pairs = match linkage::find_candidates(&refs, &spec) {
         Ok(p) => p,

@@ -601,3 +601,129 @@ fn candidate_limit_fails_the_run_with_a_message() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn blocking_uploads_compare_only_within_blocks() {
+    use anonlink_core::candidates::{Config, find_blocked};
+    use anonlink_core::encoding::{Clks, SizeLimits, block_id};
+    use base64::Engine;
+    let server = Server::start();
+    let r = server.post_json(
+        "projects",
+        None,
+        &json!({"schema": {}, "result_type": "similarity_scores", "uses_blocking": true}),
+    );
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().unwrap();
+    let p = Project {
+        id: body["project_id"].as_str().unwrap().into(),
+        result_token: body["result_token"].as_str().unwrap().into(),
+        update_tokens: body["update_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect(),
+    };
+    let d: Value = server
+        .get(&format!("projects/{}", p.id), Some(&p.result_token))
+        .json()
+        .unwrap();
+    assert_eq!(d["uses_blocking"], true);
+    let records = small_records(60, 64, 13);
+    let b64 = |r: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(r);
+    // Party 0 in clknblocks form, two blocks by row parity (row 0 in both); party 1 in
+    // encodings + blocks form, rows 30.. left to the default block "1".
+    let blocks_a: Vec<Vec<String>> = (0..60)
+        .map(|i| {
+            if i == 0 {
+                vec!["even".into(), "odd".into()]
+            } else if i % 2 == 0 {
+                vec!["even".into()]
+            } else {
+                vec!["odd".into()]
+            }
+        })
+        .collect();
+    let clknblocks: Vec<Value> = records
+        .iter()
+        .zip(&blocks_a)
+        .map(|(r, b)| {
+            let mut item = vec![json!(b64(r))];
+            item.extend(b.iter().map(|x| json!(x)));
+            Value::Array(item)
+        })
+        .collect();
+    // A blocking project refuses plain clks, and a plain project refuses blocks.
+    assert_eq!(
+        detail(server.upload_json(&p, 0, json_document(&records))).0,
+        403
+    );
+    assert_eq!(
+        server
+            .upload_json(
+                &p,
+                0,
+                serde_json::to_vec(&json!({"clknblocks": clknblocks})).unwrap()
+            )
+            .status(),
+        201
+    );
+    let mut block_map = serde_json::Map::new();
+    let mut blocks_b: Vec<Vec<String>> = Vec::new();
+    for i in 0..60 {
+        if i < 30 {
+            let name = if i % 3 == 0 { "odd" } else { "even" };
+            block_map.insert(i.to_string(), json!([name]));
+            blocks_b.push(vec![name.into()]);
+        } else {
+            blocks_b.push(vec!["1".into()]);
+        }
+    }
+    let doc =
+        json!({"encodings": records.iter().map(b64).collect::<Vec<_>>(), "blocks": block_map});
+    assert_eq!(
+        server
+            .upload_json(&p, 1, serde_json::to_vec(&doc).unwrap())
+            .status(),
+        201
+    );
+    let run = server.create_run(&p, 0.5);
+    server.wait_for_run(&p, &run);
+    let result = server.result(&p, &run, &p.result_token);
+
+    let clks = Clks::from_records(&records, &SizeLimits::default()).unwrap();
+    let ids = |b: &Vec<Vec<String>>| {
+        b.iter()
+            .map(|l| l.iter().map(|x| block_id(x)).collect())
+            .collect::<Vec<Vec<u64>>>()
+    };
+    let expected = find_blocked(
+        &[&clks, &clks],
+        &[ids(&blocks_a), ids(&blocks_b)],
+        &Config::new(0.5),
+    )
+    .unwrap();
+    let got = result["similarity_scores"].as_array().unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(!got.is_empty());
+    for (g, e) in got.iter().zip(expected.iter()) {
+        assert_eq!(
+            (g[0].as_u64().unwrap() as u32, g[1].as_u64().unwrap() as u32),
+            (e.row0, e.row1)
+        );
+    }
+
+    let plain = server.create_project("mapping", 2);
+    assert_eq!(
+        detail(server.upload_json(
+            &plain,
+            0,
+            serde_json::to_vec(&json!({"clknblocks": [[b64(&records[0]), "x"]]})).unwrap()
+        )),
+        (
+            403,
+            "Blocking has been disabled for this project, but received blocking information".into()
+        )
+    );
+}

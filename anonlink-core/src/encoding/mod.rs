@@ -15,7 +15,9 @@ mod json;
 
 pub use self::base64::{decode_base64_record, encode_base64_record};
 pub use self::binary::{decode_binary, encode_binary};
-pub use self::json::{decode_json, decode_json_slice, encode_json};
+pub use self::json::{
+    Upload, UploadForm, block_id, decode_json, decode_json_slice, decode_upload, encode_json,
+};
 
 use crate::error::{Error, Result};
 

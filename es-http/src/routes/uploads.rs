@@ -9,7 +9,7 @@
 use std::io::{self, Read};
 
 use anonlink_core::Error as CoreError;
-use anonlink_core::encoding::{SizeLimits, decode_json, encode_binary};
+use anonlink_core::encoding::{SizeLimits, UploadForm, decode_upload, encode_binary};
 use anonlink_core::service::project::{Project, UploadState};
 use anonlink_core::service::store::queue_waiting_runs;
 use anonlink_core::service::token::{self, Token, TokenHash, TokenKind};
@@ -25,8 +25,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::{abort, auth_token, blocking, live_project, token_kind, tx};
 use crate::error::{
-    BAD_HASH_COUNT, BAD_HASH_SIZE, BINARY_HEADERS, BODY_SIZE_MISMATCH, CONTENT_TYPE,
-    HASH_SIZE_MISMATCH, MISSING_CLKS, TOKEN_USED,
+    BAD_HASH_COUNT, BAD_HASH_SIZE, BINARY_HEADERS, BLOCKING_DISABLED, BODY_SIZE_MISMATCH,
+    CONTENT_TYPE, EXPECTING_BLOCKS, HASH_SIZE_MISMATCH, MISSING_CLKS, TOKEN_USED,
 };
 use crate::{ApiError, AppState, Inner};
 
@@ -141,8 +141,16 @@ async fn json_upload(
             min_bytes: inner.config.encoding_limits.min_bytes,
             max_bytes: inner.config.encoding_limits.max_bytes,
         };
-        let outcome = match decode_json(reader, &limits) {
-            Ok(clks) => {
+        let outcome = match decode_upload(reader, &limits) {
+            Ok(upload) => {
+                let has_blocks = upload.blocks.is_some() || upload.form == UploadForm::ClksAndBlocks;
+                if project.uses_blocking && !has_blocks {
+                    return Err(ApiError::new(StatusCode::FORBIDDEN, EXPECTING_BLOCKS));
+                }
+                if !project.uses_blocking && has_blocks {
+                    return Err(ApiError::new(StatusCode::FORBIDDEN, BLOCKING_DISABLED));
+                }
+                let clks = upload.clks;
                 let size = clks.bytes_per_record();
                 match project.expected_size() {
                     Some(expected) if expected != size => UploadState::Error {
@@ -154,12 +162,22 @@ async fn json_upload(
                         let key = blob_key(&project.id, party);
                         let mut bytes = Vec::with_capacity(clks.len() * size);
                         encode_binary(&clks, &mut bytes).map_err(ApiError::internal)?;
+                        drop(clks);
                         inner.blobs.put(&key, &mut &bytes[..])?;
+                        let blocks_blob = match &upload.blocks {
+                            Some(blocks) => {
+                                let blocks_key = format!("{key}.blocks.json");
+                                let doc = serde_json::to_vec(blocks).map_err(ApiError::internal)?;
+                                inner.blobs.put(&blocks_key, &mut &doc[..])?;
+                                Some(blocks_key)
+                            }
+                            None => None,
+                        };
                         UploadState::Ready {
-                            count: clks.len() as u64,
+                            count: (bytes.len() / size) as u64,
                             bytes_per_record: size,
                             blob: key,
-                            blocks_blob: None,
+                            blocks_blob,
                         }
                     }
                 }
