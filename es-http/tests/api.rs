@@ -727,3 +727,29 @@ fn blocking_uploads_compare_only_within_blocks() {
         )
     );
 }
+
+#[test]
+fn oversized_bodies_are_refused_without_state_change() {
+    let config = es_http::ServiceConfig {
+        max_request_bytes: 10_000,
+        ..Default::default()
+    };
+    let server = Server::start_with(config);
+    let p = server.create_project("mapping", 2);
+    let big = json_document(&small_records(200, 64, 3));
+    assert!(big.len() > 10_000);
+    assert_eq!(server.upload_json(&p, 0, big).status(), 413);
+    let r = server.upload_binary(&p, 0, 200, 64, vec![0u8; 200 * 64]);
+    assert_eq!(r.status(), 413);
+    let d: Value = server
+        .get(&format!("projects/{}", p.id), Some(&p.result_token))
+        .json()
+        .unwrap();
+    assert_eq!(d["parties_contributed"], 0);
+    assert_eq!(
+        server
+            .upload_json(&p, 0, json_document(&small_records(20, 64, 3)))
+            .status(),
+        201
+    );
+}

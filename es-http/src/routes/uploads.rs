@@ -40,10 +40,36 @@ type BodyReader = SyncIoBridge<StreamReader<BoxedStream, axum::body::Bytes>>;
 type BoxedStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<axum::body::Bytes>> + Send>>;
 
-/// The body as a blocking reader, for use on a blocking thread.
-fn body_reader(body: Body) -> BodyReader {
-    let stream: BoxedStream = Box::pin(body.into_data_stream().map_err(io::Error::other));
+/// The body as a blocking reader, for use on a blocking thread, failing with "length limit
+/// exceeded" past `limit` bytes.
+fn body_reader(body: Body, limit: usize) -> BodyReader {
+    let mut seen = 0usize;
+    let stream: BoxedStream = Box::pin(body.into_data_stream().map_err(io::Error::other).and_then(
+        move |chunk| {
+            seen += chunk.len();
+            futures_util::future::ready(if seen > limit {
+                Err(io::Error::other("length limit exceeded"))
+            } else {
+                Ok(chunk)
+            })
+        },
+    ));
     SyncIoBridge::new(StreamReader::new(stream))
+}
+
+/// 413 when the declared length is already over the limit.
+fn check_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit as u64 => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// §3.7 dispatch on the content type.
@@ -55,6 +81,7 @@ async fn upload(
 ) -> Result<Response, ApiError> {
     let token = auth_token(&headers)?;
     let (party, project) = check_uploader(&state, &project_id, token).await?;
+    check_length(&headers, state.config().max_request_bytes)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -83,6 +110,7 @@ async fn upload_binary(
 ) -> Result<Response, ApiError> {
     let token = auth_token(&headers)?;
     let (party, project) = check_uploader(&state, &project_id, token).await?;
+    check_length(&headers, state.config().max_request_bytes)?;
     binary_upload(state, project, party, &headers, body).await
 }
 
@@ -135,7 +163,7 @@ async fn json_upload(
     party: usize,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let reader = body_reader(body);
+    let reader = body_reader(body, state.config().max_request_bytes);
     blocking(&state, move |inner| {
         let limits = SizeLimits {
             min_bytes: inner.config.encoding_limits.min_bytes,
@@ -229,11 +257,17 @@ async fn binary_upload(
     if project.expected_size().is_some_and(|e| e != size) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, HASH_SIZE_MISMATCH));
     }
+    let limit = state.config().max_request_bytes;
     let expected_len = count
         .checked_mul(size as u64)
-        .filter(|len| *len <= state.config().max_request_bytes as u64)
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, BODY_SIZE_MISMATCH))?;
-    let reader = body_reader(body);
+        .filter(|len| *len <= limit as u64)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than the limit of {limit} bytes"),
+            )
+        })?;
+    let reader = body_reader(body, limit);
     blocking(&state, move |inner| {
         let key = blob_key(&project.id, party);
         // Read one byte past the declared length, so a longer body is noticed.

@@ -44,6 +44,10 @@ impl Server {
         }
     }
 
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut req = self.client.get(format!("{}{path}", self.url));
         if let Some(t) = token {
