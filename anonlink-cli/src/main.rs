@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "anonlink", version, about)]
 struct Cli {
+    #[command(flatten)]
+    server: cmd::client::ServerArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,6 +25,12 @@ enum Command {
     Link(cmd::link::LinkArgs),
     /// Describe an encodings file: count, size and popcount histogram.
     Describe(cmd::describe::DescribeArgs),
+    /// Show the distribution of candidate scores, to help choose a threshold.
+    ScoresHistogram(cmd::histogram::HistogramArgs),
+    /// Run benchmark experiments against a server with synthetic CLKs.
+    Benchmark(cmd::benchmark::BenchmarkArgs),
+    #[command(flatten)]
+    Client(cmd::client::ClientCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +39,9 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Link(args) => cmd::link::run(args),
         Command::Describe(args) => cmd::describe::run(args),
+        Command::ScoresHistogram(args) => cmd::histogram::run(args),
+        Command::Benchmark(args) => cmd::benchmark::run(&cli.server, args),
+        Command::Client(command) => cmd::client::run(&cli.server, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

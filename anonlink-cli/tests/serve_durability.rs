@@ -1,7 +1,6 @@
 //! `kill -9` of `anonlink serve` in the middle of a run: after a restart on the same data
 //! directory the uploads are intact and the run completes with the right answer.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anonlink_core::encoding::encode_binary;
@@ -10,43 +9,9 @@ use anonlink_core::testing::synthetic_pair;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
 
-fn start(dir: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_anonlink"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = Client::new();
-    let start = Instant::now();
-    while client
-        .get(format!("http://127.0.0.1:{port}/api/v1/status"))
-        .send()
-        .is_err()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
+use common::{Server, free_port};
 
 fn get_json(client: &Client, url: &str, token: &str) -> Value {
     client
@@ -67,7 +32,7 @@ fn kill_9_mid_run_then_restart_completes_the_run() {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let mut server = start(dir.path(), port);
+    let mut server = Server::start(dir.path(), port);
 
     // Big enough that the run takes a few seconds on 2 cores.
     let (a, b) = synthetic_pair(60_000, 60_000, 0.5, 3);
@@ -123,10 +88,9 @@ fn kill_9_mid_run_then_restart_completes_the_run() {
         assert!(start_wait.elapsed() < Duration::from_secs(60), "{s}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
-    let mut server = start(dir.path(), port);
+    let mut server = Server::start(dir.path(), port);
     let description = get_json(&client, &format!("{url}/projects/{pid}"), &result_token);
     assert_eq!(description["parties_contributed"], 2);
     assert_eq!(description["error"], false);
@@ -148,6 +112,5 @@ fn kill_9_mid_run_then_restart_completes_the_run() {
     let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
     assert!(matches!(expected, Linkage::Mapping(ref m) if m.len() > 10_000));
     assert_eq!(result, serde_json::to_value(&expected).unwrap());
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

@@ -106,6 +106,47 @@ pub fn synthetic_pair(n_a: usize, n_b: usize, overlap: f64, seed: u64) -> (Clks,
     (pack(&a), pack(&b))
 }
 
+/// Datasets of the given sizes like real 1024-bit CLKs (see [`synthetic_pair`]): a share
+/// `overlap` of the smallest size is planted as near-duplicates of dataset 0's first records
+/// in every other dataset, at random rows.
+pub fn synthetic_datasets(sizes: &[usize], overlap: f64, seed: u64) -> Vec<Clks> {
+    const BYTES: usize = 128;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut sets: Vec<Vec<[u64; 16]>> = sizes
+        .iter()
+        .map(|&n| (0..n).map(|_| realistic_record(&mut rng)).collect())
+        .collect();
+    let smallest = sizes.iter().copied().min().unwrap_or(0);
+    let planted = ((smallest as f64) * overlap) as usize;
+    for d in 1..sets.len() {
+        for i in 0..planted {
+            let target = rng.random_range(0..sets[d].len());
+            let mut copy = sets[0][i];
+            for _ in 0..rng.random_range(5..40) {
+                let off = rng.random_range(0..1024);
+                let on = rng.random_range(0..1024);
+                copy[off / 64] &= !(1u64 << (off % 64));
+                copy[on / 64] |= 1u64 << (on % 64);
+            }
+            sets[d][target] = copy;
+        }
+    }
+    sets.iter()
+        .map(|records| {
+            let mut clks = Clks::with_record_size(BYTES).expect("128 is a multiple of 8");
+            clks.reserve(records.len());
+            let mut bytes = [0u8; BYTES];
+            for r in records {
+                for (chunk, w) in bytes.chunks_exact_mut(8).zip(r) {
+                    chunk.copy_from_slice(&w.to_be_bytes());
+                }
+                clks.push(&bytes).expect("same size");
+            }
+            clks
+        })
+        .collect()
+}
+
 fn realistic_record(rng: &mut ChaCha8Rng) -> [u64; 16] {
     // Box–Muller for a normal popcount without another dependency.
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);

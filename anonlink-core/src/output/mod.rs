@@ -157,6 +157,58 @@ pub fn permutations(mapping: &BTreeMap<u32, u32>, sizes: (usize, usize)) -> Resu
     permutations_with(mapping, sizes, &mut rng)
 }
 
+/// One bin of a score histogram: scores in `[low, high)` (the last bin includes `high`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ScoreBin {
+    /// Lower edge.
+    pub low: f64,
+    /// Upper edge.
+    pub high: f64,
+    /// Pairs with a score in the bin.
+    pub count: u64,
+}
+
+/// The distribution of candidate scores over `bins` equal bins from `low` to 1, to help
+/// choose a threshold (matches pile up near 1, non-matches near the bottom).
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::CandidatePair;
+/// use anonlink_core::output::score_histogram;
+///
+/// let pair = |score| CandidatePair { score, dataset0: 0, dataset1: 1, row0: 0, row1: 0 };
+/// let bins = score_histogram(&[pair(0.55), pair(0.95), pair(1.0)], 0.5, 5);
+/// assert_eq!(bins.iter().map(|b| b.count).collect::<Vec<_>>(), vec![1, 0, 0, 0, 2]);
+/// ```
+pub fn score_histogram(pairs: &[CandidatePair], low: f64, bins: usize) -> Vec<ScoreBin> {
+    let bins = bins.max(1);
+    let low = low.clamp(0.0, 1.0);
+    let width = (1.0 - low) / bins as f64;
+    let mut out: Vec<ScoreBin> = (0..bins)
+        .map(|i| ScoreBin {
+            low: low + i as f64 * width,
+            high: if i + 1 == bins {
+                1.0
+            } else {
+                low + (i + 1) as f64 * width
+            },
+            count: 0,
+        })
+        .collect();
+    for p in pairs {
+        if p.score < low {
+            continue;
+        }
+        let i = if width > 0.0 {
+            (((p.score - low) / width) as usize).min(bins - 1)
+        } else {
+            bins - 1
+        };
+        out[i].count += 1;
+    }
+    out
+}
+
 fn fill_unmatched<R: RngCore>(perm: &mut [u32], free_low: &[u32], s: usize, rng: &mut R) {
     let mut free: Vec<u32> = free_low
         .iter()

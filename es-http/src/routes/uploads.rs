@@ -72,6 +72,45 @@ fn check_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
     }
 }
 
+/// Reads and discards the rest of a refused upload (up to the body limit), so the client,
+/// still sending, gets the refusal instead of a reset connection.
+async fn drain(body: Body, limit: usize) {
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+        seen += chunk.len();
+        if seen > limit {
+            break;
+        }
+    }
+}
+
+/// The checks that come before reading the body; on failure the body is drained.
+async fn admit(
+    state: &AppState,
+    project_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(usize, Project, Body), ApiError> {
+    let limit = state.config().max_request_bytes;
+    let checked = async {
+        let token = auth_token(headers)?;
+        let admitted = check_uploader(state, project_id, token).await?;
+        check_length(headers, limit)?;
+        Ok::<_, ApiError>(admitted)
+    }
+    .await;
+    match checked {
+        Ok((party, project)) => Ok((party, project, body)),
+        Err(e) => {
+            if e.status != StatusCode::PAYLOAD_TOO_LARGE {
+                drain(body, limit).await;
+            }
+            Err(e)
+        }
+    }
+}
+
 /// §3.7 dispatch on the content type.
 async fn upload(
     State(state): State<AppState>,
@@ -79,9 +118,7 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let token = auth_token(&headers)?;
-    let (party, project) = check_uploader(&state, &project_id, token).await?;
-    check_length(&headers, state.config().max_request_bytes)?;
+    let (party, project, body) = admit(&state, &project_id, &headers, body).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -97,7 +134,10 @@ async fn upload(
         Some("application/octet-stream") => {
             binary_upload(state, project, party, &headers, body).await
         }
-        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, CONTENT_TYPE)),
+        _ => {
+            drain(body, state.config().max_request_bytes).await;
+            Err(ApiError::new(StatusCode::BAD_REQUEST, CONTENT_TYPE))
+        }
     }
 }
 
@@ -108,9 +148,7 @@ async fn upload_binary(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let token = auth_token(&headers)?;
-    let (party, project) = check_uploader(&state, &project_id, token).await?;
-    check_length(&headers, state.config().max_request_bytes)?;
+    let (party, project, body) = admit(&state, &project_id, &headers, body).await?;
     binary_upload(state, project, party, &headers, body).await
 }
 
@@ -242,21 +280,31 @@ async fn binary_upload(
             .get(name)
             .map(|v| v.to_str().unwrap_or("").trim().to_string())
     };
-    let (Some(count), Some(size)) = (header("Hash-Count"), header("Hash-Size")) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, BINARY_HEADERS));
-    };
     let limits = state.config().encoding_limits;
-    let size: usize = match size.parse() {
-        Ok(s) if s >= limits.min_bytes && s <= limits.max_bytes => s,
-        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, BAD_HASH_SIZE)),
+    let parsed = (|| {
+        let (Some(count), Some(size)) = (header("Hash-Count"), header("Hash-Size")) else {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, BINARY_HEADERS));
+        };
+        let size: usize = match size.parse() {
+            Ok(s) if s >= limits.min_bytes && s <= limits.max_bytes => s,
+            _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, BAD_HASH_SIZE)),
+        };
+        let count: u64 = match count.parse() {
+            Ok(c) if c >= 1 => c,
+            _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, BAD_HASH_COUNT)),
+        };
+        if project.expected_size().is_some_and(|e| e != size) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, HASH_SIZE_MISMATCH));
+        }
+        Ok((count, size))
+    })();
+    let (count, size) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            drain(body, state.config().max_request_bytes).await;
+            return Err(e);
+        }
     };
-    let count: u64 = match count.parse() {
-        Ok(c) if c >= 1 => c,
-        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, BAD_HASH_COUNT)),
-    };
-    if project.expected_size().is_some_and(|e| e != size) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, HASH_SIZE_MISMATCH));
-    }
     let limit = state.config().max_request_bytes;
     let expected_len = count
         .checked_mul(size as u64)

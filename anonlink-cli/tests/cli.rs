@@ -1,0 +1,430 @@
+//! The `anonlink` binary end to end: local linkage against the reference fixtures, and the
+//! Entity Service client against a real server, including its error paths.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn ok(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn fails_with(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "should have failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+}
+
+fn canonical(groups: &Value) -> Vec<Vec<[u32; 2]>> {
+    let mut groups: Vec<Vec<[u32; 2]>> = serde_json::from_value(groups.clone()).unwrap();
+    for g in &mut groups {
+        g.sort();
+    }
+    groups.sort();
+    groups
+}
+
+#[test]
+fn link_matches_the_reference_fixtures() {
+    let files: Vec<String> = (1..=5)
+        .map(|i| fixture_str(&format!("multiparty/clks-{i}.json")))
+        .collect();
+    let mut args = vec!["link", "-t", "0.8", "--quiet"];
+    args.extend(files.iter().map(String::as_str));
+    let groups = ok(&anonlink("", &args));
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(fixture("multiparty/greedy_groups_t0.8.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(canonical(&groups["groups"]), canonical(&expected));
+
+    let mut args = vec!["link", "-t", "0.7", "--quiet", "--solver", "probabilistic"];
+    args.extend(files.iter().map(String::as_str));
+    let groups = ok(&anonlink("", &args));
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(fixture("multiparty/probabilistic_groups_t0.7_m0.5.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(canonical(&groups["groups"]), canonical(&expected));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("mapping.json");
+    let out = anonlink(
+        "",
+        &[
+            "link",
+            &fixture_str("febrl4/febrl4_a.json"),
+            &fixture_str("febrl4/febrl4_b.json"),
+            "-t",
+            "0.8",
+            "--type",
+            "mapping",
+            "--truth",
+            &fixture_str("febrl4/febrl4_truth.csv"),
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("precision 1.0000, recall 0.9928"),
+        "{stderr}"
+    );
+    let mapping: Value = serde_json::from_slice(&std::fs::read(out_file).unwrap()).unwrap();
+    assert_eq!(mapping["mapping"].as_object().unwrap().len(), 4964);
+
+    // Bad inputs: a missing file, mixed sizes, one dataset.
+    fails_with(
+        &anonlink(
+            "",
+            &[
+                "link",
+                "/nonexistent.json",
+                "/nonexistent.json",
+                "-t",
+                "0.8",
+            ],
+        ),
+        "opening /nonexistent.json",
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"clks": ["AAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAA=="]}"#,
+    )
+    .unwrap();
+    fails_with(
+        &anonlink(
+            "",
+            &[
+                "link",
+                bad.to_str().unwrap(),
+                bad.to_str().unwrap(),
+                "-t",
+                "0.8",
+            ],
+        ),
+        "record 1",
+    );
+    assert_eq!(
+        anonlink("", &["link", bad.to_str().unwrap(), "-t", "0.8"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn describe_and_histogram() {
+    let out = anonlink("", &["describe", &fixture_str("febrl4/febrl4_a.json")]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("5000 records of 128 bytes (1024 bits)"),
+        "{text}"
+    );
+    assert!(text.contains("popcount min 552"), "{text}");
+    let out = anonlink(
+        "",
+        &[
+            "scores-histogram",
+            &fixture_str("febrl4/febrl4_a.json"),
+            &fixture_str("febrl4/febrl4_b.json"),
+            "--from",
+            "0.8",
+            "--bins",
+            "4",
+        ],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("5474 candidate pairs with score >= 0.8"),
+        "{text}"
+    );
+}
+
+#[test]
+fn client_runs_the_tutorial_against_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), free_port());
+    let root = server.root();
+    let status = ok(&anonlink(&root, &["status"]));
+    assert_eq!(status["status"], "ok");
+    assert!(ok(&anonlink(&root, &["version"]))["anonlink"].is_string());
+
+    let creds_file = dir.path().join("creds.json");
+    ok(&anonlink(
+        &root,
+        &[
+            "create-project",
+            "--type",
+            "mapping",
+            "--name",
+            "cli",
+            "-o",
+            creds_file.to_str().unwrap(),
+        ],
+    ));
+    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_file).unwrap()).unwrap();
+    let pid = creds["project_id"].as_str().unwrap();
+    let rt = creds["result_token"].as_str().unwrap();
+    let t0 = creds["update_tokens"][0].as_str().unwrap();
+    let t1 = creds["update_tokens"][1].as_str().unwrap();
+
+    // Party 0 uploads JSON; party 1 binary (its records written out first).
+    let receipt = ok(&anonlink(
+        &root,
+        &[
+            "upload",
+            "--project",
+            pid,
+            "--apikey",
+            t0,
+            &fixture_str("febrl4/febrl4_a.json"),
+        ],
+    ));
+    assert!(receipt["receipt_token"].is_string());
+    fails_with(
+        &anonlink(
+            &root,
+            &[
+                "upload",
+                "--project",
+                pid,
+                "--apikey",
+                t0,
+                &fixture_str("febrl4/febrl4_a.json"),
+            ],
+        ),
+        "This token has already been used",
+    );
+    let b = anonlink_core::encoding::decode_json(
+        std::fs::File::open(fixture("febrl4/febrl4_b.json")).unwrap(),
+        &anonlink_core::encoding::SizeLimits::default(),
+    )
+    .unwrap();
+    let bin = dir.path().join("b.bin");
+    let mut bytes = Vec::new();
+    anonlink_core::encoding::encode_binary(&b, &mut bytes).unwrap();
+    std::fs::write(&bin, bytes).unwrap();
+    fails_with(
+        &anonlink(
+            &root,
+            &[
+                "upload",
+                "--project",
+                pid,
+                "--apikey",
+                "wrong",
+                "--binary",
+                bin.to_str().unwrap(),
+            ],
+        ),
+        "403",
+    );
+    fails_with(
+        &anonlink(
+            &root,
+            &[
+                "upload",
+                "--project",
+                pid,
+                "--apikey",
+                t1,
+                "/nonexistent.bin",
+            ],
+        ),
+        "opening /nonexistent.bin",
+    );
+    ok(&anonlink(
+        &root,
+        &[
+            "upload",
+            "--project",
+            pid,
+            "--apikey",
+            t1,
+            "--binary",
+            "--hash-size",
+            "128",
+            bin.to_str().unwrap(),
+        ],
+    ));
+
+    let run = ok(&anonlink(
+        &root,
+        &[
+            "create",
+            "--project",
+            pid,
+            "--apikey",
+            rt,
+            "--threshold",
+            "0.8",
+        ],
+    ));
+    let rid = run["run_id"].as_str().unwrap();
+    let out = anonlink(
+        &root,
+        &[
+            "results",
+            "--project",
+            pid,
+            "--apikey",
+            rt,
+            "--run",
+            rid,
+            "--watch",
+            "--interval",
+            "0.1",
+        ],
+    );
+    let result = ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("completed"));
+    let mapping = result["mapping"].as_object().unwrap();
+    let expected: Vec<Vec<[u32; 2]>> =
+        serde_json::from_slice(&std::fs::read(fixture("febrl4/greedy_groups_t0.8.json")).unwrap())
+            .unwrap();
+    assert_eq!(mapping.len(), expected.len());
+    for g in &expected {
+        assert_eq!(mapping[&g[0][1].to_string()], g[1][1].to_string());
+    }
+    let runs = ok(&anonlink(
+        &root,
+        &["list-runs", "--project", pid, "--apikey", rt],
+    ));
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    fails_with(
+        &anonlink(
+            &root,
+            &["results", "--project", pid, "--apikey", t0, "--run", rid],
+        ),
+        "403",
+    );
+    assert!(
+        anonlink(
+            &root,
+            &["delete-run", "--project", pid, "--apikey", rt, "--run", rid]
+        )
+        .status
+        .success()
+    );
+    fails_with(
+        &anonlink(
+            &root,
+            &["results", "--project", pid, "--apikey", rt, "--run", rid],
+        ),
+        "403",
+    );
+    assert!(
+        anonlink(&root, &["delete-project", "--project", pid, "--apikey", rt])
+            .status
+            .success()
+    );
+    fails_with(
+        &anonlink(&root, &["list-runs", "--project", pid, "--apikey", rt]),
+        "Invalid access token or project doesn't exist",
+    );
+
+    // A failing run ends --watch with its message.
+    ok(&anonlink(
+        &root,
+        &[
+            "create-project",
+            "--type",
+            "groups",
+            "-o",
+            creds_file.to_str().unwrap(),
+        ],
+    ));
+    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_file).unwrap()).unwrap();
+    let pid = creds["project_id"].as_str().unwrap();
+    let rt = creds["result_token"].as_str().unwrap();
+    let small = dir.path().join("small.json");
+    std::fs::write(&small, r#"{"clks": ["AAAAAAAAAAA="]}"#).unwrap();
+    let large = dir.path().join("large.json");
+    std::fs::write(&large, r#"{"clks": ["AAAAAAAAAAAAAAAAAAAAAA=="]}"#).unwrap();
+    let run = ok(&anonlink(
+        &root,
+        &[
+            "create",
+            "--project",
+            pid,
+            "--apikey",
+            rt,
+            "--threshold",
+            "0.8",
+        ],
+    ));
+    ok(&anonlink(
+        &root,
+        &[
+            "upload",
+            "--project",
+            pid,
+            "--apikey",
+            creds["update_tokens"][0].as_str().unwrap(),
+            small.to_str().unwrap(),
+        ],
+    ));
+    ok(&anonlink(
+        &root,
+        &[
+            "upload",
+            "--project",
+            pid,
+            "--apikey",
+            creds["update_tokens"][1].as_str().unwrap(),
+            large.to_str().unwrap(),
+        ],
+    ));
+    fails_with(
+        &anonlink(
+            &root,
+            &[
+                "results",
+                "--project",
+                pid,
+                "--apikey",
+                rt,
+                "--run",
+                run["run_id"].as_str().unwrap(),
+                "--watch",
+            ],
+        ),
+        "the run failed: party 1 uploaded encodings of 16 bytes",
+    );
+
+    // The benchmark, on a tiny experiment.
+    let experiments = dir.path().join("experiments.json");
+    std::fs::write(&experiments, r#"[{"sizes": ["2K", 1500], "threshold": 0.8, "repetitions": 2}, {"sizes": [500, 500, 500], "threshold": 0.9}]"#).unwrap();
+    let report = ok(&anonlink(
+        &root,
+        &["benchmark", "--experiments", experiments.to_str().unwrap()],
+    ));
+    let report = report.as_array().unwrap();
+    assert_eq!(report.len(), 3);
+    assert_eq!(report[0]["comparisons"], 3_000_000);
+    assert!(report[0]["groups"].as_u64().unwrap() >= 400, "{report:?}");
+    assert_eq!(report[2]["comparisons"], 750_000);
+}
+
+#[test]
+fn client_reports_a_server_that_is_down() {
+    let port = free_port();
+    let root = format!("http://127.0.0.1:{port}");
+    fails_with(&anonlink(&root, &["status"]), "cannot reach the server");
+    fails_with(
+        &anonlink(&root, &["create-project"]),
+        "cannot reach the server",
+    );
+}
