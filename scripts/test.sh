@@ -30,6 +30,9 @@ else
   echo "skip: the aarch64 target could not be installed (rustup target add aarch64-unknown-linux-gnu)"
 fi
 
+step "CLI tutorials"
+bash examples/tutorials/run-all.sh
+
 step "python wheel tests"
 scripts/python-env.sh
 .venv/bin/pytest -q anonlink-py/tests

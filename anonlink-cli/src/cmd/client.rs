@@ -84,15 +84,60 @@ pub struct CreateProjectArgs {
     output: Option<PathBuf>,
 }
 
-/// A project and a token.
+/// A project and a token: given directly, or read from the credentials file that
+/// `create-project --output` wrote.
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
     /// Project id.
     #[arg(long)]
-    project: String,
-    /// Token (result token for most commands).
+    project: Option<String>,
+    /// Token (the result token for most commands, an update token to upload).
     #[arg(long)]
-    apikey: String,
+    apikey: Option<String>,
+    /// Credentials file from `create-project --output`: supplies the project id and the
+    /// result token (or, with --party, that party's update token).
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// With --credentials: use this party's update token.
+    #[arg(long)]
+    party: Option<usize>,
+}
+
+impl ProjectArgs {
+    /// The project id and token.
+    fn resolve(&self) -> Result<(String, String)> {
+        let creds: Option<Value> = match &self.credentials {
+            Some(path) => Some(
+                serde_json::from_reader(
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?,
+                )
+                .with_context(|| format!("reading the credentials {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let from_creds = |key: &str| -> Option<String> {
+            creds.as_ref()?.get(key)?.as_str().map(str::to_string)
+        };
+        let project = match &self.project {
+            Some(p) => p.clone(),
+            None => from_creds("project_id")
+                .context("give --project, or --credentials with a project_id")?,
+        };
+        let token = match (&self.apikey, self.party) {
+            (Some(t), _) => t.clone(),
+            (None, Some(party)) => creds
+                .as_ref()
+                .and_then(|c| c["update_tokens"].get(party))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .with_context(|| {
+                    format!("the credentials have no update token for party {party}")
+                })?,
+            (None, None) => from_creds("result_token")
+                .context("give --apikey, or --credentials with a result_token")?,
+        };
+        Ok((project, token))
+    }
 }
 
 /// Arguments of `upload`.
@@ -139,7 +184,31 @@ pub struct RunArgs {
     project: ProjectArgs,
     /// Run id.
     #[arg(long)]
-    run: String,
+    run: Option<String>,
+    /// Run file from `create --output`, instead of --run.
+    #[arg(long)]
+    run_file: Option<PathBuf>,
+}
+
+impl RunArgs {
+    fn resolve(&self) -> Result<(String, String, String)> {
+        let (project, token) = self.project.resolve()?;
+        let run = match (&self.run, &self.run_file) {
+            (Some(r), _) => r.clone(),
+            (None, Some(path)) => {
+                let doc: Value = serde_json::from_reader(
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?,
+                )
+                .with_context(|| format!("reading {}", path.display()))?;
+                doc["run_id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .with_context(|| format!("{} has no run_id", path.display()))?
+            }
+            (None, None) => bail!("give --run or --run-file"),
+        };
+        Ok((project, token, run))
+    }
 }
 
 /// Arguments of `results`.
@@ -334,48 +403,47 @@ pub fn run(server: &ServerArgs, command: ClientCommand) -> Result<()> {
                 ProgressBar::hidden()
             };
             let body = reqwest::blocking::Body::sized(bar.wrap_read(file), len);
-            let answer = service.upload(&args.project.project, &args.project.apikey, body, binary);
+            let (project, token) = args.project.resolve()?;
+            let answer = service.upload(&project, &token, body, binary);
             bar.finish_and_clear();
             emit(&answer?, args.output.as_deref())
         }
         ClientCommand::Create(args) => {
+            let (project, token) = args.project.resolve()?;
             let run = service.post_json(
-                &format!("projects/{}/runs", args.project.project),
-                Some(&args.project.apikey),
+                &format!("projects/{project}/runs"),
+                Some(&token),
                 &json!({"threshold": args.threshold, "name": args.name, "notes": args.notes}),
             )?;
             emit(&run, args.output.as_deref())
         }
         ClientCommand::Results(args) => results(&service, &args),
-        ClientCommand::ListRuns(args) => emit(
-            &service.get(
-                &format!("projects/{}/runs", args.project),
-                Some(&args.apikey),
-            )?,
-            None,
-        ),
+        ClientCommand::ListRuns(args) => {
+            let (project, token) = args.resolve()?;
+            emit(
+                &service.get(&format!("projects/{project}/runs"), Some(&token))?,
+                None,
+            )
+        }
         ClientCommand::DeleteProject(args) => {
-            service.delete(&format!("projects/{}", args.project), &args.apikey)?;
-            eprintln!("deleted project {}", args.project);
+            let (project, token) = args.resolve()?;
+            service.delete(&format!("projects/{project}"), &token)?;
+            eprintln!("deleted project {project}");
             Ok(())
         }
         ClientCommand::DeleteRun(args) => {
-            service.delete(
-                &format!("projects/{}/runs/{}", args.project.project, args.run),
-                &args.project.apikey,
-            )?;
-            eprintln!("deleted run {}", args.run);
+            let (project, token, run) = args.resolve()?;
+            service.delete(&format!("projects/{project}/runs/{run}"), &token)?;
+            eprintln!("deleted run {run}");
             Ok(())
         }
     }
 }
 
 fn results(service: &Service, args: &ResultsArgs) -> Result<()> {
-    let base = format!(
-        "projects/{}/runs/{}",
-        args.run.project.project, args.run.run
-    );
-    let token = args.run.project.apikey.as_str();
+    let (project, token, run) = args.run.resolve()?;
+    let base = format!("projects/{project}/runs/{run}");
+    let token = token.as_str();
     if args.watch {
         watch(service, &format!("{base}/status"), token, args.interval)?;
     }
