@@ -428,3 +428,116 @@ fn client_reports_a_server_that_is_down() {
         "cannot reach the server",
     );
 }
+
+#[test]
+fn link_reads_blocks_and_binary_files() {
+    use anonlink_core::encoding::{
+        SizeLimits, block_id, decode_json, encode_base64_record, encode_binary,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = decode_json(
+        std::fs::File::open(fixture("febrl4/febrl4_a.json")).unwrap(),
+        &SizeLimits::default(),
+    )
+    .unwrap();
+    let b = decode_json(
+        std::fs::File::open(fixture("febrl4/febrl4_b.json")).unwrap(),
+        &SizeLimits::default(),
+    )
+    .unwrap();
+    // Binary files with the size in their names.
+    for (name, clks) in [("a.128.bin", &a), ("b-128.bin", &b)] {
+        let mut bytes = Vec::new();
+        encode_binary(clks, &mut bytes).unwrap();
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let from_binary = ok(&anonlink(
+        "",
+        &[
+            "link",
+            &path("a.128.bin"),
+            &path("b-128.bin"),
+            "-t",
+            "0.9",
+            "--type",
+            "mapping",
+            "-q",
+        ],
+    ));
+    let from_json = ok(&anonlink(
+        "",
+        &[
+            "link",
+            &fixture_str("febrl4/febrl4_a.json"),
+            &fixture_str("febrl4/febrl4_b.json"),
+            "-t",
+            "0.9",
+            "--type",
+            "mapping",
+            "-q",
+        ],
+    ));
+    assert_eq!(from_binary, from_json);
+    std::fs::copy(path("a.128.bin"), path("a.bin")).unwrap();
+    fails_with(
+        &anonlink(
+            "",
+            &["link", &path("a.bin"), &path("b-128.bin"), "-t", "0.9"],
+        ),
+        "--binary-size",
+    );
+
+    // Blocks: rows in block (row % 3) on both sides; compare with the core's blocked search.
+    let block_of = |row: usize| (row % 3).to_string();
+    for (name, clks) in [("a.json", &a), ("b.json", &b)] {
+        let items: Vec<Value> = (0..clks.len())
+            .map(|r| serde_json::json!([encode_base64_record(&clks.record_bytes(r)), block_of(r)]))
+            .collect();
+        std::fs::write(
+            dir.path().join(name),
+            serde_json::to_vec(&serde_json::json!({"clknblocks": items})).unwrap(),
+        )
+        .unwrap();
+    }
+    let blocked = ok(&anonlink(
+        "",
+        &[
+            "link",
+            &path("a.json"),
+            &path("b.json"),
+            "-t",
+            "0.8",
+            "--type",
+            "similarity_scores",
+            "-q",
+        ],
+    ));
+    let ids = |n: usize| {
+        (0..n)
+            .map(|r| vec![block_id(&block_of(r))])
+            .collect::<Vec<_>>()
+    };
+    let expected = anonlink_core::candidates::find_blocked(
+        &[&a, &b],
+        &[ids(a.len()), ids(b.len())],
+        &anonlink_core::candidates::Config::new(0.8),
+    )
+    .unwrap();
+    let got = blocked["similarity_scores"].as_array().unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(got.len() < 5474);
+    fails_with(
+        &anonlink(
+            "",
+            &[
+                "link",
+                &path("a.json"),
+                &fixture_str("febrl4/febrl4_b.json"),
+                "-t",
+                "0.8",
+            ],
+        ),
+        "some inputs carry block ids",
+    );
+}

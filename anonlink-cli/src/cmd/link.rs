@@ -11,7 +11,7 @@ use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::input::read_clks;
+use crate::input::read_input;
 use crate::progress;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -23,7 +23,9 @@ enum SolverName {
 /// Arguments of `anonlink link`.
 #[derive(Debug, Args)]
 pub struct LinkArgs {
-    /// Encodings files, one per party (JSON `{"clks": [...]}`, or binary with --binary-size).
+    /// Encodings files, one per party: JSON (`clks`; or `clknblocks` / `encodings` + `blocks`
+    /// for blocked linkage: then every file must carry blocks), or binary records
+    /// (--binary-size, or a name like alice.128.bin).
     #[arg(required = true, num_args = 2..)]
     inputs: Vec<PathBuf>,
     /// Similarity threshold in [0, 1]; pairs scoring at least this are candidates.
@@ -63,11 +65,20 @@ fn parse_result_type(s: &str) -> Result<ResultType, String> {
 }
 
 pub fn run(args: LinkArgs) -> Result<()> {
-    let datasets: Vec<Clks> = args
+    let inputs = args
         .inputs
         .iter()
-        .map(|p| read_clks(p, args.binary_size))
-        .collect::<Result<_>>()?;
+        .map(|p| read_input(p, args.binary_size))
+        .collect::<Result<Vec<_>>>()?;
+    let with_blocks = inputs.iter().filter(|i| i.blocks.is_some()).count();
+    if with_blocks != 0 && with_blocks != inputs.len() {
+        bail!(
+            "some inputs carry block ids and some do not: give blocks for every party or for none"
+        );
+    }
+    let (datasets, blocks): (Vec<Clks>, Vec<Option<Vec<Vec<u64>>>>) =
+        inputs.into_iter().map(|i| (i.clks, i.blocks)).unzip();
+    let blocks: Option<Vec<Vec<Vec<u64>>>> = blocks.into_iter().collect();
     let refs: Vec<&Clks> = datasets.iter().collect();
     let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
 
@@ -77,6 +88,7 @@ pub fn run(args: LinkArgs) -> Result<()> {
     if let Some(k) = args.k {
         spec.candidates = spec.candidates.with_k(k);
     }
+    spec.blocks = blocks;
     spec.solver = match args.solver {
         SolverName::Greedy => Solver::Greedy,
         SolverName::Probabilistic => Solver::Probabilistic {
