@@ -76,9 +76,10 @@ pub fn run(args: LinkArgs) -> Result<()> {
             "some inputs carry block ids and some do not: give blocks for every party or for none"
         );
     }
-    let (datasets, blocks): (Vec<Clks>, Vec<Option<Vec<Vec<u64>>>>) =
+    type BlockIds = Vec<Vec<u64>>;
+    let (datasets, blocks): (Vec<Clks>, Vec<Option<BlockIds>>) =
         inputs.into_iter().map(|i| (i.clks, i.blocks)).unzip();
-    let blocks: Option<Vec<Vec<Vec<u64>>>> = blocks.into_iter().collect();
+    let blocks: Option<Vec<BlockIds>> = blocks.into_iter().collect();
     let refs: Vec<&Clks> = datasets.iter().collect();
     let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
 
