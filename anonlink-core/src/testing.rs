@@ -167,7 +167,7 @@ fn realistic_record(rng: &mut ChaCha8Rng) -> [u64; 16] {
 }
 
 /// The naive O(n·m) candidate search: every pair of every dataset pair `i < j`, exact
-/// counts, then top-k by the reference's rule, in canonical order.
+/// counts, then top-k by the reference's two-step rule, in canonical order.
 pub fn naive_candidates(datasets: &[&Clks], threshold: f64, k: Option<usize>) -> CandidatePairs {
     let mut out = Vec::new();
     for i in 0..datasets.len() {
@@ -201,5 +201,22 @@ pub fn naive_candidates(datasets: &[&Clks], threshold: f64, k: Option<usize>) ->
             }
         }
     }
-    CandidatePairs::from_unsorted(out)
+    let mut sorted = CandidatePairs::from_unsorted(out).into_vec();
+    if let Some(k) = k {
+        // The reference's second step: per record and dataset pair, counting every pair.
+        let mut seen = std::collections::HashMap::new();
+        sorted.retain(|p| {
+            let a = seen
+                .entry((p.dataset0, p.dataset1, p.row1))
+                .or_insert(0usize);
+            *a += 1;
+            let a = *a;
+            let b = seen
+                .entry((p.dataset1, p.dataset0, p.row0))
+                .or_insert(0usize);
+            *b += 1;
+            a <= k && *b <= k
+        });
+    }
+    CandidatePairs::from_sorted(sorted).expect("sorted above")
 }

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::top_k::retain_top_k;
+use super::top_k::enforce_k;
 use super::{CandidatePair, CandidatePairs, Config, Progress, check_datasets, tile};
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
@@ -12,8 +12,8 @@ use crate::similarity::Kernel;
 /// Finds candidate pairs among records that share at least one block.
 ///
 /// `blocks[d][row]` lists the block ids of record `row` of dataset `d`. A pair that shares
-/// several blocks appears once. With `k` set, each record keeps its `k` best candidates
-/// over all its blocks. The result equals [`super::find`] followed by dropping the pairs that
+/// several blocks appears once. With `k` set, the reference's top-k applies per block and
+/// then over the merged result (see [`Config::with_k`]). Without `k`, the result equals [`super::find`] followed by dropping the pairs that
 /// share no block.
 ///
 /// # Errors
@@ -109,7 +109,7 @@ pub fn find_blocked(
         (x.dataset0, x.dataset1, x.row0, x.row1) == (y.dataset0, y.dataset1, y.row0, y.row1)
     });
     if let Some(k) = config.k {
-        retain_top_k(&mut sorted, k);
+        enforce_k(&mut sorted, k);
     }
     Ok(CandidatePairs { pairs: sorted })
 }

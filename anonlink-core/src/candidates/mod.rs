@@ -177,9 +177,11 @@ impl Config {
         }
     }
 
-    /// Keep at most the `k` best candidates of each record of the lower-indexed dataset of
-    /// each dataset pair (ties go to the lower row of the other dataset), as the reference
-    /// library's `k`. `k = 0` is rejected by the search.
+    /// Limit candidates per record to `k`, exactly as the reference library's `k`: each
+    /// record of the lower-indexed dataset of a pair keeps its `k` best candidates (ties go
+    /// to the lower row of the other dataset), then, in canonical order, a pair is dropped
+    /// once either record has been seen in more than `k` pairs with the other dataset.
+    /// `k = 0` is rejected by the search.
     pub fn with_k(mut self, k: usize) -> Self {
         self.k = Some(k);
         self
@@ -324,7 +326,11 @@ pub fn find(datasets: &[&Clks], config: &Config) -> Result<CandidatePairs> {
             all.append(&mut pairs);
         }
     }
-    Ok(CandidatePairs::from_unsorted(all))
+    let mut sorted = CandidatePairs::from_unsorted(all);
+    if let Some(k) = config.k {
+        top_k::enforce_k(&mut sorted.pairs, k);
+    }
+    Ok(sorted)
 }
 
 /// Total number of comparisons an unblocked search of these datasets makes.

@@ -1,4 +1,10 @@
-//! Top-k: keep the `k` best candidates of each record of the lower-indexed dataset.
+//! Top-k, as the reference library does it, in two steps:
+//!
+//! 1. while comparing, each record of the lower-indexed dataset keeps its `k` best
+//!    candidates in the other dataset (per block, when blocking): [`retain_top_k`];
+//! 2. over the merged, canonically ordered result, a pair is kept only if neither of its
+//!    records has already been seen in `k` pairs with the other dataset, counting pairs
+//!    that were dropped: [`enforce_k`].
 
 use rustc_hash::FxHashMap;
 
@@ -14,5 +20,22 @@ pub(crate) fn retain_top_k(pairs: &mut Vec<CandidatePair>, k: usize) {
         let n = kept.entry((p.dataset0, p.dataset1, p.row0)).or_insert(0);
         *n += 1;
         *n <= k
+    });
+}
+
+/// Step 2: walks `pairs` in canonical order and keeps a pair only while both of its records
+/// have been seen in at most `k` pairs with the other dataset (the reference's
+/// `_enforce_k`, which counts every pair it sees, kept or not).
+pub(crate) fn enforce_k(pairs: &mut Vec<CandidatePair>, k: usize) {
+    let mut seen: FxHashMap<(u32, u32, u32), usize> = FxHashMap::default();
+    pairs.retain(|p| {
+        let mut count = |key| {
+            let n = seen.entry(key).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let second = count((p.dataset0, p.dataset1, p.row1));
+        let first = count((p.dataset1, p.dataset0, p.row0));
+        first <= k && second <= k
     });
 }
