@@ -51,6 +51,7 @@ pub mod output;
 pub mod service;
 pub mod similarity;
 pub mod solve;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 

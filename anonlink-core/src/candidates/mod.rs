@@ -148,6 +148,9 @@ pub type ProgressFn = dyn Fn(u64) -> bool + Send + Sync;
 pub struct Config {
     threshold: f64,
     k: Option<usize>,
+    /// Whether `k` is enforced over the merged result too (the reference's
+    /// `find_candidate_pairs`), or only per row (its similarity functions).
+    k_merged: bool,
     kernel: Option<Kernel>,
     progress: Option<Arc<ProgressFn>>,
     prune: bool,
@@ -171,6 +174,7 @@ impl Config {
         Config {
             threshold,
             k: None,
+            k_merged: true,
             kernel: None,
             progress: None,
             prune: true,
@@ -184,6 +188,15 @@ impl Config {
     /// `k = 0` is rejected by the search.
     pub fn with_k(mut self, k: usize) -> Self {
         self.k = Some(k);
+        self
+    }
+
+    /// Limit candidates per record to `k` for the lower-indexed dataset's records only, as
+    /// the reference's similarity functions (`dice_coefficient_accelerated`) do: each keeps
+    /// its `k` best candidates, ties to the lower row of the other dataset.
+    pub fn with_k_per_row(mut self, k: usize) -> Self {
+        self.k = Some(k);
+        self.k_merged = false;
         self
     }
 
@@ -327,10 +340,72 @@ pub fn find(datasets: &[&Clks], config: &Config) -> Result<CandidatePairs> {
         }
     }
     let mut sorted = CandidatePairs::from_unsorted(all);
-    if let Some(k) = config.k {
+    if let (Some(k), true) = (config.k, config.k_merged) {
         top_k::enforce_k(&mut sorted.pairs, k);
     }
     Ok(sorted)
+}
+
+/// Merges candidate pairs found separately (per block or per chunk): canonical order, each
+/// pair once, then the reference's top-k enforcement when `k` is given.
+///
+/// # Errors
+/// [`Error::ZeroK`] for `k = 0`.
+pub fn merge(pairs: Vec<CandidatePair>, k: Option<usize>) -> Result<CandidatePairs> {
+    if k == Some(0) {
+        return Err(Error::ZeroK);
+    }
+    let mut sorted = CandidatePairs::from_unsorted(pairs).into_vec();
+    sorted.dedup_by(|x, y| {
+        (x.dataset0, x.dataset1, x.row0, x.row1) == (y.dataset0, y.dataset1, y.row0, y.row1)
+    });
+    if let Some(k) = k {
+        top_k::enforce_k(&mut sorted, k);
+    }
+    Ok(CandidatePairs { pairs: sorted })
+}
+
+/// A unit of comparison work: rows `ranges[0]` of dataset `datasets[0]` against rows
+/// `ranges[1]` of dataset `datasets[1]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Chunk {
+    /// The two dataset indices.
+    pub datasets: [u32; 2],
+    /// Half-open row ranges `[start, end)` in each.
+    pub ranges: [[u64; 2]; 2],
+}
+
+/// Splits the comparison of `sizes` into chunks of about `chunk_size_aim` comparisons,
+/// exactly as the reference's `split_to_chunks` (same chunk boundaries, same order).
+pub fn split_to_chunks(chunk_size_aim: f64, sizes: &[u64]) -> Vec<Chunk> {
+    // Python's round() rounds half to even; so does this.
+    let py_round = |x: f64| x.round_ties_even();
+    let split = |size: u64, chunks: u64| -> Vec<[u64; 2]> {
+        let width = size as f64 / chunks as f64;
+        let mut points: Vec<u64> = (0..chunks).map(|i| py_round(i as f64 * width) as u64).collect();
+        points.push(size);
+        points.windows(2).map(|w| [w[0], w[1]]).collect()
+    };
+    let mut out = Vec::new();
+    for (i0, &size0) in sizes.iter().enumerate() {
+        for (i1, &size1) in sizes.iter().enumerate().skip(i0 + 1) {
+            if size0 == 0 && size1 == 0 {
+                continue;
+            }
+            let chunks0 = (py_round(size0 as f64 / chunk_size_aim.sqrt()) as u64).max(1);
+            let chunk_size0 = size0 as f64 / chunks0 as f64;
+            let chunks1 = (py_round(size1 as f64 * chunk_size0 / chunk_size_aim) as u64).max(1);
+            for r0 in split(size0, chunks0) {
+                for r1 in split(size1, chunks1) {
+                    out.push(Chunk {
+                        datasets: [i0 as u32, i1 as u32],
+                        ranges: [r0, r1],
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Total number of comparisons an unblocked search of these datasets makes.
@@ -349,6 +424,33 @@ mod tests {
     use super::*;
     use crate::testing::{naive_candidates, random_clks};
     use proptest::prelude::*;
+
+    #[test]
+    fn chunks_cover_every_pair_once() {
+        for sizes in [vec![10u64, 7], vec![1000, 1], vec![0, 5, 9], vec![300_000, 20_000]] {
+            let chunks = split_to_chunks(1e4, &sizes);
+            let mut covered = 0u64;
+            for c in &chunks {
+                covered += (c.ranges[0][1] - c.ranges[0][0]) * (c.ranges[1][1] - c.ranges[1][0]);
+            }
+            let expected: u64 = total_comparisons(&sizes.iter().map(|&s| s as usize).collect::<Vec<_>>());
+            assert_eq!(covered, expected, "{sizes:?}");
+        }
+        // 25 / sqrt(100) = 2.5 rounds to 2 (half to even, as Python), then 10 · 12.5 / 100
+        // = 1.25 rounds to 1: two chunks, split at 12 (round(12.5) = 12).
+        let chunks = split_to_chunks(100.0, &[25, 10]);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].ranges, [[0, 12], [0, 10]]);
+    }
+
+    #[test]
+    fn merge_dedups_and_enforces_k() {
+        let p = |score, r0, r1| CandidatePair { score, dataset0: 0, dataset1: 1, row0: r0, row1: r1 };
+        let merged = merge(vec![p(0.5, 0, 0), p(0.9, 0, 1), p(0.5, 0, 0), p(0.8, 1, 1)], Some(1)).unwrap();
+        assert_eq!(merged.as_slice(), &[p(0.9, 0, 1)]);
+        let merged = merge(vec![p(0.5, 0, 0), p(0.9, 0, 1), p(0.5, 0, 0)], None).unwrap();
+        assert_eq!(merged.len(), 2);
+    }
 
     fn keys(pairs: &CandidatePairs) -> Vec<(u64, u32, u32, u32, u32)> {
         pairs
