@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Creates .venv with maturin and pytest, then builds and installs the anonlink-py wheel in it.
+# Creates .venv with maturin, pytest and the reference anonlink package (for parity tests),
+# then builds and installs the anonlink-py wheel in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" pytest
+.venv/bin/pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" pytest \
+  "anonlink==0.15.3" bitarray numpy setuptools
 .venv/bin/maturin build --release --quiet -m anonlink-py/Cargo.toml --out target/wheels
 .venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
   target/wheels/anonlink_rs-*.whl

@@ -81,11 +81,22 @@ mod tests {
 
     #[test]
     fn greedy_walk_and_bins() {
-        let pairs = [pair(0.9, 0, 0), pair(0.8, 0, 1), pair(0.7, 1, 1), pair(0.6, 2, 0)];
-        assert_eq!(possible_matches(&pairs).unwrap(), vec![true, false, true, false]);
+        let pairs = [
+            pair(0.9, 0, 0),
+            pair(0.8, 0, 1),
+            pair(0.7, 1, 1),
+            pair(0.6, 2, 0),
+        ];
+        assert_eq!(
+            possible_matches(&pairs).unwrap(),
+            vec![true, false, true, false]
+        );
         let (m, n) = semiopen_histogram(&pairs, &[0.65, 0.75, 0.85]).unwrap();
         assert_eq!((m, n), (vec![1, 0, 1], vec![0, 1, 0]));
-        let bad = [CandidatePair { dataset1: 2, ..pair(0.9, 0, 0) }];
+        let bad = [CandidatePair {
+            dataset1: 2,
+            ..pair(0.9, 0, 0)
+        }];
         assert!(possible_matches(&bad).is_err());
     }
 }

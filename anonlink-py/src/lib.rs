@@ -1,16 +1,24 @@
 //! Python bindings of anonlink-core: the native module `anonlink_rs._native`.
 //!
-//! Each function converts its arguments, runs one core call with the GIL released, and
-//! converts the result; linkage logic stays in the core.
+//! Each function converts its arguments, runs one core call with the GIL released (long
+//! ones through [`enter_core`], which also turns Ctrl-C into `KeyboardInterrupt`), and
+//! converts the result. Candidate pairs cross the boundary as five byte strings (f64 scores
+//! and u32 indices, native endianness) that the Python layer wraps in `array.array` without
+//! another copy. The Python package `anonlink_rs` builds anonlink's API on these.
 #![forbid(unsafe_code)]
 
-use anonlink_core::candidates::{self, CandidatePair, Config};
-use anonlink_core::encoding::{Clks, SizeLimits};
-use anonlink_core::similarity::dice_bytes;
-use anonlink_core::solve;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anonlink_core::candidates::{self, CandidatePair, Config, ProgressFn};
+use anonlink_core::encoding::{self, Clks, SizeLimits};
+use anonlink_core::{solve, stats};
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
 
 create_exception!(
     _native,
@@ -19,65 +27,204 @@ create_exception!(
     "An input the linkage engine rejected; the message says which record and why."
 );
 
+/// The one mapping from core errors to Python exceptions.
 fn to_py(err: anonlink_core::Error) -> PyErr {
-    AnonlinkError::new_err(err.to_string())
-}
-
-fn to_clks(records: Vec<Vec<u8>>) -> PyResult<Clks> {
-    Clks::from_records(records, &SizeLimits::any()).map_err(to_py)
-}
-
-/// Sørensen–Dice coefficient of two encodings of equal length.
-#[pyfunction]
-fn dice_coefficient(a: &[u8], b: &[u8]) -> PyResult<f64> {
-    if a.len() != b.len() {
-        return Err(AnonlinkError::new_err(format!(
-            "encodings differ in size: {} and {} bytes",
-            a.len(),
-            b.len()
-        )));
+    match err {
+        anonlink_core::Error::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
+        other => AnonlinkError::new_err(other.to_string()),
     }
-    Ok(dice_bytes(a, b))
 }
 
-type CandidateArrays = (Vec<f64>, (Vec<u32>, Vec<u32>), (Vec<u32>, Vec<u32>));
-
-/// Candidate pairs of `datasets` (lists of bytes) at `threshold`, as anonlink's
-/// `(sims, (dset_is0, dset_is1), (rec_is0, rec_is1))`.
-#[pyfunction]
-#[pyo3(signature = (datasets, threshold, k=None))]
-fn find_candidate_pairs(
+/// Runs `f` without the GIL on a helper thread, polling for Ctrl-C meanwhile; an interrupt
+/// cancels the core call (at its next progress report) and raises `KeyboardInterrupt`.
+fn enter_core<T: Send>(
     py: Python<'_>,
-    datasets: Vec<Vec<Vec<u8>>>,
-    threshold: f64,
-    k: Option<usize>,
-) -> PyResult<CandidateArrays> {
-    let clks: Vec<Clks> = datasets.into_iter().map(to_clks).collect::<PyResult<_>>()?;
-    let pairs = py
-        .detach(|| {
-            let refs: Vec<&Clks> = clks.iter().collect();
-            let mut config = Config::new(threshold);
-            if let Some(k) = k {
-                config = config.with_k(k);
+    f: impl FnOnce(Arc<ProgressFn>) -> anonlink_core::Result<T> + Send,
+) -> PyResult<T> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let progress: Arc<ProgressFn> = {
+        let cancel = cancel.clone();
+        Arc::new(move |_| !cancel.load(Ordering::Relaxed))
+    };
+    let (result, interrupted) = py.detach(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| f(progress));
+            let mut interrupted = None;
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(20));
+                if interrupted.is_none()
+                    && let Err(e) = Python::attach(|py| py.check_signals())
+                {
+                    interrupted = Some(e);
+                    cancel.store(true, Ordering::Relaxed);
+                }
             }
-            candidates::find(&refs, &config)
+            (worker.join(), interrupted)
         })
-        .map_err(to_py)?;
-    let mut out: CandidateArrays = Default::default();
-    for p in pairs.iter() {
-        out.0.push(p.score);
-        out.1.0.push(p.dataset0);
-        out.1.1.push(p.dataset1);
-        out.2.0.push(p.row0);
-        out.2.1.push(p.row1);
+    });
+    if let Some(e) = interrupted {
+        return Err(e);
     }
-    Ok(out)
+    match result {
+        Ok(r) => r.map_err(to_py),
+        Err(_) => Err(AnonlinkError::new_err("the linkage engine panicked")),
+    }
 }
 
-/// anonlink's `greedy_solve`: groups of `(dataset_index, record_index)`.
-#[pyfunction]
-fn greedy_solve(py: Python<'_>, candidates: CandidateArrays) -> PyResult<Vec<Vec<(u32, u32)>>> {
-    let (sims, (d0, d1), (r0, r1)) = candidates;
+/// One record: bytes as they are; bitarray, numpy arrays and other buffers through their
+/// `tobytes()`, or `bytes(obj)`. (The stable ABI for Python 3.9 has no buffer protocol, and
+/// the records are copied into aligned storage anyway.)
+fn with_record<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = obj.downcast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    let converted = if obj.hasattr("tobytes")? {
+        obj.call_method0("tobytes")?
+    } else if obj.is_instance_of::<pyo3::types::PyByteArray>() {
+        obj.py().get_type::<PyBytes>().call1((obj,))?
+    } else {
+        return Err(AnonlinkError::new_err(format!(
+            "records must be bytes, bytearray, bitarray or uint8 arrays, not {}",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        )));
+    };
+    let bytes = converted
+        .downcast::<PyBytes>()
+        .map_err(|_| AnonlinkError::new_err("tobytes() did not return bytes"))?;
+    Ok(f(bytes.as_bytes()))
+}
+
+fn record_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    with_record(obj, |b| b.to_vec())
+}
+
+/// `(rows, bytes per row)` of a 2-D array of single bytes (numpy `uint8`, N × bytes).
+fn matrix_shape(obj: &Bound<'_, PyAny>) -> PyResult<Option<(usize, usize)>> {
+    if !obj.hasattr("shape")? || !obj.hasattr("dtype")? || !obj.hasattr("tobytes")? {
+        return Ok(None);
+    }
+    let shape: Vec<usize> = match obj.getattr("shape")?.extract() {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    let itemsize: usize = obj.getattr("dtype")?.getattr("itemsize")?.extract()?;
+    match shape.as_slice() {
+        [rows, cols] if itemsize == 1 => Ok(Some((*rows, *cols))),
+        [_, _] => Err(AnonlinkError::new_err(format!(
+            "a 2-D array of encodings must have single-byte items (uint8), not {itemsize}-byte ones"
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// A dataset from: a 2-D uint8 buffer (N × bytes), a file path (JSON, or `.<size>.bin`), or
+/// a sequence of records.
+fn to_clks(obj: &Bound<'_, PyAny>) -> PyResult<Clks> {
+    if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
+        let path: PathBuf = obj.extract()?;
+        return read_path(&path);
+    }
+    if let Some((rows, cols)) = matrix_shape(obj)? {
+        if rows == 0 {
+            return Clks::with_record_size(cols.max(8)).map_err(to_py);
+        }
+        return with_record(obj, |bytes| Clks::from_concatenated(bytes, cols))?.map_err(to_py);
+    }
+    let mut builder = encoding::ClksBuilder::new(SizeLimits::any());
+    for item in obj.try_iter()? {
+        with_record(&item?, |bytes| builder.push(bytes))?.map_err(to_py)?;
+    }
+    match builder.finish() {
+        Some(clks) => Ok(clks),
+        // An empty dataset: any size will do, it is compared with nothing.
+        None => Clks::with_record_size(8).map_err(to_py),
+    }
+}
+
+fn read_path(path: &std::path::Path) -> PyResult<Clks> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        pyo3::exceptions::PyFileNotFoundError::new_err(format!("{}: {e}", path.display()))
+    })?;
+    let size = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit(['.', '-', '_']).next())
+        .and_then(|d| d.parse::<usize>().ok())
+        .filter(|_| path.extension().is_some_and(|e| e == "bin"));
+    match size {
+        Some(size) => {
+            let len = file.metadata()?.len() as usize;
+            encoding::decode_binary(
+                std::io::BufReader::new(file),
+                len / size.max(1),
+                size,
+                &SizeLimits::any(),
+            )
+            .map_err(to_py)
+        }
+        None => encoding::decode_json(file, &SizeLimits::any()).map_err(to_py),
+    }
+}
+
+/// Datasets of equal record size; empty ones take the size of the others.
+fn to_datasets(objs: &Bound<'_, PyAny>) -> PyResult<Vec<Clks>> {
+    let mut sets = objs
+        .try_iter()?
+        .map(|o| to_clks(&o?))
+        .collect::<PyResult<Vec<_>>>()?;
+    if let Some(size) = sets
+        .iter()
+        .find(|c| !c.is_empty())
+        .map(Clks::bytes_per_record)
+    {
+        for c in &mut sets {
+            if c.is_empty() && c.bytes_per_record() != size {
+                *c = Clks::with_record_size(size).map_err(to_py)?;
+            }
+        }
+    }
+    Ok(sets)
+}
+
+type PairBytes = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn pairs_to_bytes(pairs: &[CandidatePair]) -> PairBytes {
+    let mut out: PairBytes = Default::default();
+    for p in pairs {
+        out.0.extend_from_slice(&p.score.to_ne_bytes());
+        out.1.extend_from_slice(&p.dataset0.to_ne_bytes());
+        out.2.extend_from_slice(&p.dataset1.to_ne_bytes());
+        out.3.extend_from_slice(&p.row0.to_ne_bytes());
+        out.4.extend_from_slice(&p.row1.to_ne_bytes());
+    }
+    out
+}
+
+fn bytes_out<'py>(py: Python<'py>, b: PairBytes) -> Bound<'py, PyTuple> {
+    PyTuple::new(
+        py,
+        [
+            PyBytes::new(py, &b.0),
+            PyBytes::new(py, &b.1),
+            PyBytes::new(py, &b.2),
+            PyBytes::new(py, &b.3),
+            PyBytes::new(py, &b.4),
+        ],
+    )
+    .expect("a tuple of five")
+}
+
+/// Candidate pairs from five sequences (scores, dataset and record indices).
+fn pairs_in(
+    sims: Vec<f64>,
+    d0: Vec<u32>,
+    d1: Vec<u32>,
+    r0: Vec<u32>,
+    r1: Vec<u32>,
+) -> PyResult<Vec<CandidatePair>> {
     let n = sims.len();
     if [d0.len(), d1.len(), r0.len(), r1.len()]
         .iter()
@@ -85,7 +232,7 @@ fn greedy_solve(py: Python<'_>, candidates: CandidateArrays) -> PyResult<Vec<Vec
     {
         return Err(AnonlinkError::new_err("inconsistent shape of index arrays"));
     }
-    let pairs: Vec<CandidatePair> = (0..n)
+    Ok((0..n)
         .map(|i| CandidatePair {
             score: sims[i],
             dataset0: d0[i],
@@ -93,12 +240,189 @@ fn greedy_solve(py: Python<'_>, candidates: CandidateArrays) -> PyResult<Vec<Vec
             row0: r0[i],
             row1: r1[i],
         })
-        .collect();
-    let groups = py.detach(|| solve::greedy(&pairs));
+        .collect())
+}
+
+/// Sørensen–Dice coefficient of two records of equal length.
+#[pyfunction]
+fn dice(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let (a, b) = (record_bytes(a)?, record_bytes(b)?);
+    if a.len() != b.len() {
+        return Err(AnonlinkError::new_err(format!(
+            "records differ in size: {} and {} bytes",
+            a.len(),
+            b.len()
+        )));
+    }
+    Ok(anonlink_core::similarity::dice_bytes(&a, &b))
+}
+
+/// Candidate pairs of `datasets` at `threshold`.
+///
+/// `k_mode` is `"merged"` (the reference's `find_candidate_pairs`) or `"row"` (its
+/// similarity functions). `blocks[d][row]` lists block ids as integers.
+#[pyfunction]
+#[pyo3(signature = (datasets, threshold, k=None, k_mode="merged", blocks=None))]
+fn find_candidates<'py>(
+    py: Python<'py>,
+    datasets: &Bound<'py, PyAny>,
+    threshold: f64,
+    k: Option<usize>,
+    k_mode: &str,
+    blocks: Option<Vec<Vec<Vec<u64>>>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let sets = to_datasets(datasets)?;
+    let mut config = Config::new(threshold);
+    match (k, k_mode) {
+        (Some(k), "row") => config = config.with_k_per_row(k),
+        (Some(k), _) => config = config.with_k(k),
+        (None, _) => {}
+    }
+    let pairs = enter_core(py, |progress| {
+        let refs: Vec<&Clks> = sets.iter().collect();
+        let config = config.with_progress(progress);
+        match &blocks {
+            Some(b) => candidates::find_blocked(&refs, b, &config),
+            None => candidates::find(&refs, &config),
+        }
+    })?;
+    Ok(bytes_out(
+        py,
+        py.detach(|| pairs_to_bytes(pairs.as_slice())),
+    ))
+}
+
+/// Sorts, deduplicates and (with `k`) limits candidate pairs found separately.
+#[pyfunction]
+#[pyo3(signature = (sims, d0, d1, r0, r1, k=None))]
+fn merge_candidates<'py>(
+    py: Python<'py>,
+    sims: Vec<f64>,
+    d0: Vec<u32>,
+    d1: Vec<u32>,
+    r0: Vec<u32>,
+    r1: Vec<u32>,
+    k: Option<usize>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    let merged = py.detach(|| candidates::merge(pairs, k)).map_err(to_py)?;
+    Ok(bytes_out(py, pairs_to_bytes(merged.as_slice())))
+}
+
+/// The solvers: groups of `(dataset, row)`, in canonical order.
+#[pyfunction]
+#[pyo3(signature = (sims, d0, d1, r0, r1, merge_threshold=1.0, deduplicated=false))]
+fn solve_groups(
+    py: Python<'_>,
+    sims: Vec<f64>,
+    d0: Vec<u32>,
+    d1: Vec<u32>,
+    r0: Vec<u32>,
+    r1: Vec<u32>,
+    merge_threshold: f64,
+    deduplicated: bool,
+) -> PyResult<Vec<Vec<(u32, u32)>>> {
+    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    let groups = py
+        .detach(|| solve::probabilistic(&pairs, merge_threshold, deduplicated))
+        .map_err(to_py)?;
     Ok(groups
         .iter()
         .map(|g| g.iter().map(|r| (r.dataset, r.row)).collect())
         .collect())
+}
+
+/// Candidate pairs as a candidate file (anonlink's serialization format).
+#[pyfunction]
+fn dump_candidates<'py>(
+    py: Python<'py>,
+    sims: Vec<f64>,
+    d0: Vec<u32>,
+    d1: Vec<u32>,
+    r0: Vec<u32>,
+    r1: Vec<u32>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    let mut out = Vec::with_capacity(4 + 24 * pairs.len());
+    candidates::write_file(&pairs, &mut out).map_err(to_py)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The pairs of a candidate file.
+#[pyfunction]
+fn load_candidates<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+    let pairs = py.detach(|| candidates::read_file(data)).map_err(to_py)?;
+    Ok(bytes_out(py, pairs_to_bytes(&pairs)))
+}
+
+/// Candidate files merged in canonical order.
+#[pyfunction]
+fn merge_candidate_files<'py>(
+    py: Python<'py>,
+    files: Vec<Vec<u8>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    py.detach(|| candidates::merge_files(files.iter().map(|f| &f[..]).collect(), &mut out))
+        .map_err(to_py)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The reference's `split_to_chunks`: `[(dataset, start, end), (dataset, start, end)]` each.
+#[pyfunction]
+fn split_to_chunks(chunk_size_aim: f64, dataset_sizes: Vec<u64>) -> Vec<[(u32, u64, u64); 2]> {
+    candidates::split_to_chunks(chunk_size_aim, &dataset_sizes)
+        .into_iter()
+        .map(|c| {
+            [
+                (c.datasets[0], c.ranges[0][0], c.ranges[0][1]),
+                (c.datasets[1], c.ranges[1][0], c.ranges[1][1]),
+            ]
+        })
+        .collect()
+}
+
+/// Possible-match flags of two-party candidates (the 2-party greedy walk).
+#[pyfunction]
+fn possible_matches(
+    sims: Vec<f64>,
+    d0: Vec<u32>,
+    d1: Vec<u32>,
+    r0: Vec<u32>,
+    r1: Vec<u32>,
+) -> PyResult<Vec<bool>> {
+    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    stats::possible_matches(&pairs).map_err(to_py)
+}
+
+/// Matches and non-matches per threshold bin (the reference's semi-open histogram).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn semiopen_histogram(
+    sims: Vec<f64>,
+    d0: Vec<u32>,
+    d1: Vec<u32>,
+    r0: Vec<u32>,
+    r1: Vec<u32>,
+    thresholds: Vec<f64>,
+) -> PyResult<(Vec<u64>, Vec<u64>)> {
+    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    stats::semiopen_histogram(&pairs, &thresholds).map_err(to_py)
+}
+
+/// Number of records and bytes per record of a dataset, after conversion (for checks).
+#[pyfunction]
+fn dataset_shape(dataset: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
+    let clks = to_clks(dataset)?;
+    Ok((clks.len(), clks.bytes_per_record()))
+}
+
+/// The names of the Dice kernels this CPU can run, fastest last.
+#[pyfunction]
+fn kernels() -> Vec<&'static str> {
+    anonlink_core::similarity::Kernel::available()
+        .iter()
+        .map(|k| k.name())
+        .collect()
 }
 
 /// The native module.
@@ -106,8 +430,17 @@ fn greedy_solve(py: Python<'_>, candidates: CandidateArrays) -> PyResult<Vec<Vec
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("AnonlinkError", m.py().get_type::<AnonlinkError>())?;
-    m.add_function(wrap_pyfunction!(dice_coefficient, m)?)?;
-    m.add_function(wrap_pyfunction!(find_candidate_pairs, m)?)?;
-    m.add_function(wrap_pyfunction!(greedy_solve, m)?)?;
+    m.add_function(wrap_pyfunction!(dice, m)?)?;
+    m.add_function(wrap_pyfunction!(find_candidates, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_candidates, m)?)?;
+    m.add_function(wrap_pyfunction!(solve_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(dump_candidates, m)?)?;
+    m.add_function(wrap_pyfunction!(load_candidates, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_candidate_files, m)?)?;
+    m.add_function(wrap_pyfunction!(split_to_chunks, m)?)?;
+    m.add_function(wrap_pyfunction!(possible_matches, m)?)?;
+    m.add_function(wrap_pyfunction!(semiopen_histogram, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset_shape, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels, m)?)?;
     Ok(())
 }

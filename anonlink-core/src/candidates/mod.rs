@@ -382,14 +382,17 @@ pub fn split_to_chunks(chunk_size_aim: f64, sizes: &[u64]) -> Vec<Chunk> {
     let py_round = |x: f64| x.round_ties_even();
     let split = |size: u64, chunks: u64| -> Vec<[u64; 2]> {
         let width = size as f64 / chunks as f64;
-        let mut points: Vec<u64> = (0..chunks).map(|i| py_round(i as f64 * width) as u64).collect();
+        let mut points: Vec<u64> = (0..chunks)
+            .map(|i| py_round(i as f64 * width) as u64)
+            .collect();
         points.push(size);
         points.windows(2).map(|w| [w[0], w[1]]).collect()
     };
     let mut out = Vec::new();
     for (i0, &size0) in sizes.iter().enumerate() {
         for (i1, &size1) in sizes.iter().enumerate().skip(i0 + 1) {
-            if size0 == 0 && size1 == 0 {
+            // As anonlink 0.15: a pair with an empty dataset has nothing to compare.
+            if size0 == 0 || size1 == 0 {
                 continue;
             }
             let chunks0 = (py_round(size0 as f64 / chunk_size_aim.sqrt()) as u64).max(1);
@@ -427,13 +430,19 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_pair_once() {
-        for sizes in [vec![10u64, 7], vec![1000, 1], vec![0, 5, 9], vec![300_000, 20_000]] {
+        for sizes in [
+            vec![10u64, 7],
+            vec![1000, 1],
+            vec![0, 5, 9],
+            vec![300_000, 20_000],
+        ] {
             let chunks = split_to_chunks(1e4, &sizes);
             let mut covered = 0u64;
             for c in &chunks {
                 covered += (c.ranges[0][1] - c.ranges[0][0]) * (c.ranges[1][1] - c.ranges[1][0]);
             }
-            let expected: u64 = total_comparisons(&sizes.iter().map(|&s| s as usize).collect::<Vec<_>>());
+            let expected: u64 =
+                total_comparisons(&sizes.iter().map(|&s| s as usize).collect::<Vec<_>>());
             assert_eq!(covered, expected, "{sizes:?}");
         }
         // 25 / sqrt(100) = 2.5 rounds to 2 (half to even, as Python), then 10 · 12.5 / 100
@@ -445,8 +454,18 @@ mod tests {
 
     #[test]
     fn merge_dedups_and_enforces_k() {
-        let p = |score, r0, r1| CandidatePair { score, dataset0: 0, dataset1: 1, row0: r0, row1: r1 };
-        let merged = merge(vec![p(0.5, 0, 0), p(0.9, 0, 1), p(0.5, 0, 0), p(0.8, 1, 1)], Some(1)).unwrap();
+        let p = |score, r0, r1| CandidatePair {
+            score,
+            dataset0: 0,
+            dataset1: 1,
+            row0: r0,
+            row1: r1,
+        };
+        let merged = merge(
+            vec![p(0.5, 0, 0), p(0.9, 0, 1), p(0.5, 0, 0), p(0.8, 1, 1)],
+            Some(1),
+        )
+        .unwrap();
         assert_eq!(merged.as_slice(), &[p(0.9, 0, 1)]);
         let merged = merge(vec![p(0.5, 0, 0), p(0.9, 0, 1), p(0.5, 0, 0)], None).unwrap();
         assert_eq!(merged.len(), 2);
