@@ -293,6 +293,7 @@ fn find_candidates<'py>(
 }
 
 /// Sorts, deduplicates and (with `k`) limits candidate pairs found separately.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (sims, d0, d1, r0, r1, k=None))]
 fn merge_candidates<'py>(
@@ -310,6 +311,8 @@ fn merge_candidates<'py>(
 }
 
 /// The solvers: groups of `(dataset, row)`, in canonical order.
+// The arguments mirror the Python call: five candidate columns and two solver settings.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (sims, d0, d1, r0, r1, merge_threshold=1.0, deduplicated=false))]
 fn solve_groups(
