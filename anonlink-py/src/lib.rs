@@ -1,7 +1,7 @@
 //! Python bindings of anonlink-core: the native module `anonlink_rs._native`.
 //!
 //! Each function converts its arguments, runs one core call with the GIL released (long
-//! ones through [`enter_core`], which also turns Ctrl-C into `KeyboardInterrupt`), and
+//! ones through `enter_core`, which also turns Ctrl-C into `KeyboardInterrupt`), and
 //! converts the result. Candidate pairs cross the boundary as five byte strings (f64 scores
 //! and u32 indices, native endianness) that the Python layer wraps in `array.array` without
 //! another copy. The Python package `anonlink_rs` builds anonlink's API on these.
