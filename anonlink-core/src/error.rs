@@ -166,6 +166,30 @@ pub enum Error {
     /// The progress callback asked to stop.
     #[error("cancelled")]
     Cancelled,
+    /// A linkage schema that cannot be used; names the feature where one is at fault.
+    #[error("schema: {}{reason}", feature.as_ref().map(|(i, id)| format!("feature {i} ({id:?}): ")).unwrap_or_default())]
+    Schema {
+        /// Index and identifier of the feature at fault, if one is.
+        feature: Option<(usize, String)>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record value that cannot be encoded (or fails validation).
+    #[error("row {row}, field {field:?}: {reason}")]
+    Value {
+        /// Row of the record (0-based, not counting a header).
+        row: usize,
+        /// The field's identifier.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A CSV input that cannot be read.
+    #[error("csv: {reason}")]
+    Csv {
+        /// What is wrong, with the row where it applies.
+        reason: String,
+    },
     /// Reading or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

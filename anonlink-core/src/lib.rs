@@ -44,6 +44,7 @@ assert_eq!(mapping.into_iter().collect::<Vec<_>>(), vec![(0, 1), (1, 0)]);
 #![deny(missing_docs)]
 
 pub mod candidates;
+pub mod clk;
 pub mod encoding;
 mod error;
 pub mod linkage;

@@ -1,4 +1,5 @@
 //! Loading the reference fixtures copied from `../shared/fixtures` into `tests/data`.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 

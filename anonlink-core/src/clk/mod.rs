@@ -1,0 +1,667 @@
+//! CLK encoding: records to keyed Bloom filters, bit for bit as clkhash 0.18.3 makes them
+//! (see `shared/reference/clk-encoding.md` for the rules this follows).
+//!
+//! [`Schema`] reads linkage schemas v1–v3; [`Encoder`] derives the keys from a secret (HKDF)
+//! and encodes records: format each value, tokenise it, hash each token into bit positions
+//! (keyed BLAKE2b or HMAC double hashing), OR the fields together and XOR-fold.
+//! [`encode_csv`] does it for a CSV file, in parallel.
+//!
+//! Known limits against the reference: integer values accept ASCII digits only (Python also
+//! accepts other Unicode decimal digits); date formats use chrono's `strptime`-like parser
+//! (`%Y %m %d %y %b %B %j` and literals behave as Python's; locale-specific names do not);
+//! `pattern` is a Rust `regex` (no look-around or back-references); numeric comparisons use
+//! 128-bit integers (Python's are unbounded).
+
+mod schema;
+
+pub use schema::{
+    Comparison, Feature, Format, HashKind, Hashing, Kdf, MissingValue, Schema, Strategy,
+    TextEncoding, default_schema,
+};
+
+use std::io::Read;
+
+use blake2::digest::{FixedOutput, Update};
+use hmac::Hmac;
+use rayon::prelude::*;
+
+use crate::encoding::Clks;
+use crate::error::{Error, Result};
+
+/// Records read and encoded per parallel batch.
+const BATCH: usize = 10_000;
+
+/// Encodes records with a schema and a secret.
+#[derive(Clone)]
+pub struct Encoder {
+    schema: Schema,
+    /// Two keys per feature (ignored ones included).
+    keys: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Compiled `pattern`s, per feature.
+    patterns: Vec<Option<regex::Regex>>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print keys.
+        f.debug_struct("Encoder")
+            .field("features", &self.schema.features.len())
+            .field("l", &self.schema.l)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Derives `2 × features` keys of `key_size` bytes with HKDF (RFC 5869) from the secret's
+/// UTF-8 bytes; feature `i` gets keys `2i` and `2i + 1`.
+fn derive_keys(schema: &Schema, secret: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let n = schema.key_slots();
+    let size = schema.kdf.key_size;
+    let mut okm = vec![0u8; 2 * n * size];
+    let salt = schema.kdf.salt.as_deref();
+    let info = schema.kdf.info.as_deref().unwrap_or(&[]);
+    let expanded = if schema.kdf.sha512 {
+        hkdf::Hkdf::<sha2::Sha512>::new(salt, secret.as_bytes()).expand(info, &mut okm)
+    } else {
+        hkdf::Hkdf::<sha2::Sha256>::new(salt, secret.as_bytes()).expand(info, &mut okm)
+    };
+    expanded.map_err(|_| Error::Schema {
+        feature: None,
+        reason: "too many key bytes for HKDF".into(),
+    })?;
+    Ok(okm
+        .chunks_exact(2 * size)
+        .map(|pair| (pair[..size].to_vec(), pair[size..].to_vec()))
+        .collect())
+}
+
+impl Encoder {
+    /// An encoder for `schema` with keys derived from `secret`.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] when the keys cannot be derived.
+    pub fn new(schema: Schema, secret: &str) -> Result<Encoder> {
+        let keys = derive_keys(&schema, secret)?;
+        let patterns = schema
+            .features
+            .iter()
+            .map(|f| match &f.spec {
+                Some((
+                    Format::String {
+                        pattern: Some(p), ..
+                    },
+                    _,
+                )) => regex::Regex::new(&format!("^(?:{p})$")).ok(),
+                _ => None,
+            })
+            .collect();
+        Ok(Encoder {
+            schema,
+            keys,
+            patterns,
+        })
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Size of the encodings in bytes.
+    pub fn bytes_per_record(&self) -> usize {
+        self.schema.l.div_ceil(8)
+    }
+
+    /// Encodes one record (one value per feature, in schema order); `row` only serves error
+    /// messages. With `validate`, values are checked against their format first.
+    ///
+    /// # Errors
+    /// [`Error::Value`] naming the row and field.
+    pub fn encode(&self, record: &[&str], row: usize, validate: bool) -> Result<Vec<u8>> {
+        if record.len() != self.schema.features.len() {
+            return Err(Error::Csv {
+                reason: format!(
+                    "row {row} has {} values, the schema {} features",
+                    record.len(),
+                    self.schema.features.len()
+                ),
+            });
+        }
+        let hash_l = self.schema.l << self.schema.xor_folds;
+        let mut bits = vec![0u64; hash_l.div_ceil(64)];
+        for (i, (value, feature)) in record.iter().zip(&self.schema.features).enumerate() {
+            let Some((format, hashing)) = &feature.spec else {
+                continue;
+            };
+            let err = |reason: String| Error::Value {
+                row,
+                field: feature.identifier.clone(),
+                reason,
+            };
+            let missing = hashing.missing.as_ref().filter(|m| m.sentinel == *value);
+            let formatted = match missing {
+                Some(m) => m.replace_with.clone(),
+                None => {
+                    if validate {
+                        self.validate(i, format, value).map_err(err)?;
+                    }
+                    format_value(format, value).map_err(err)?
+                }
+            };
+            let tokens = tokenize(&hashing.comparison, &formatted).map_err(err)?;
+            if tokens.is_empty() {
+                continue;
+            }
+            let ks = bits_per_token(hashing.strategy, tokens.len());
+            let encoding = match format {
+                Format::String { encoding, .. } => *encoding,
+                _ => TextEncoding::Utf8,
+            };
+            let (key0, key1) = &self.keys[i];
+            for (token, k) in tokens.iter().zip(ks) {
+                let bytes = encode_text(token, encoding).map_err(err)?;
+                match hashing.hash {
+                    HashKind::Blake => blake_bits(&bytes, k, key0, hash_l, &mut bits),
+                    HashKind::Double {
+                        prevent_singularity,
+                    } => double_bits(
+                        &bytes,
+                        k,
+                        key0,
+                        key1,
+                        hash_l,
+                        prevent_singularity,
+                        &mut bits,
+                    ),
+                }
+            }
+        }
+        Ok(fold_to_bytes(&bits, hash_l, self.schema.xor_folds))
+    }
+
+    fn validate(
+        &self,
+        feature: usize,
+        format: &Format,
+        value: &str,
+    ) -> std::result::Result<(), String> {
+        match format {
+            Format::String {
+                encoding,
+                case,
+                min_length,
+                max_length,
+                ..
+            } => {
+                if let Some(re) = &self.patterns[feature]
+                    && !re.is_match(value)
+                {
+                    return Err(format!("{value:?} does not match the pattern"));
+                }
+                let len = value.chars().count();
+                if min_length.is_some_and(|m| len < m) || max_length.is_some_and(|m| len > m) {
+                    return Err(format!("length {len} is outside the allowed range"));
+                }
+                match case.as_deref() {
+                    Some("upper") if value.to_uppercase() != value => {
+                        return Err(format!("{value:?} is not upper case"));
+                    }
+                    Some("lower") if value.to_lowercase() != value => {
+                        return Err(format!("{value:?} is not lower case"));
+                    }
+                    _ => {}
+                }
+                encode_text(value, *encoding).map(|_| ())
+            }
+            Format::Integer { minimum, maximum } => {
+                let canonical = python_int(value)?;
+                let n: i128 = canonical
+                    .parse()
+                    .map_err(|_| format!("{value:?} is out of range"))?;
+                if minimum.is_some_and(|m| n < m) || maximum.is_some_and(|m| n > m) {
+                    return Err(format!("{n} is outside the allowed range"));
+                }
+                Ok(())
+            }
+            Format::Date { format } => parse_date(value, format).map(|_| ()),
+            Format::Enum { values } => {
+                if values.iter().any(|v| v == value) {
+                    Ok(())
+                } else {
+                    Err(format!("{value:?} is not one of the allowed values"))
+                }
+            }
+        }
+    }
+}
+
+/// `str(int(s, 10))` for ASCII digits: whitespace around, a sign, `_` between digits.
+fn python_int(s: &str) -> std::result::Result<String, String> {
+    let bad = || format!("{s:?} is not an integer");
+    let t = s.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return Err(bad());
+    }
+    let mut clean = String::with_capacity(digits.len());
+    for c in digits.chars() {
+        match c {
+            '0'..='9' => clean.push(c),
+            '_' => {}
+            _ => return Err(bad()),
+        }
+    }
+    let trimmed = clean.trim_start_matches('0');
+    Ok(match (trimmed.is_empty(), negative) {
+        (true, _) => "0".to_string(),
+        (false, true) => format!("-{trimmed}"),
+        (false, false) => trimmed.to_string(),
+    })
+}
+
+fn parse_date(value: &str, format: &str) -> std::result::Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(value, format)
+        .map_err(|e| format!("{value:?} is not a date in the format {format:?}: {e}"))
+}
+
+/// The value as hashed (`format_value` of the reference).
+fn format_value(format: &Format, value: &str) -> std::result::Result<String, String> {
+    match format {
+        Format::Integer { .. } => python_int(value),
+        Format::Date { format } => {
+            use chrono::Datelike;
+            let d = parse_date(value, format)?;
+            // Python's strftime('%Y%m%d') does not pad years below 1000.
+            Ok(format!("{}{:02}{:02}", d.year(), d.month(), d.day()))
+        }
+        Format::String { .. } | Format::Enum { .. } => Ok(value.to_string()),
+    }
+}
+
+/// Tokens of a formatted value.
+fn tokenize(comparison: &Comparison, word: &str) -> std::result::Result<Vec<String>, String> {
+    if word.is_empty() {
+        return Ok(Vec::new());
+    }
+    match comparison {
+        Comparison::Exact => Ok(vec![word.to_string()]),
+        Comparison::Ngram { n, positional } => {
+            let n = *n;
+            let mut chars: Vec<char> = Vec::with_capacity(word.len() + 2 * n);
+            if n > 1 {
+                chars.extend(std::iter::repeat_n(' ', n - 1));
+            }
+            chars.extend(word.chars());
+            if n > 1 {
+                chars.extend(std::iter::repeat_n(' ', n - 1));
+            }
+            if chars.len() < n {
+                return Ok(Vec::new());
+            }
+            Ok((0..=chars.len() - n)
+                .map(|i| {
+                    let gram: String = chars[i..i + n].iter().collect();
+                    if *positional {
+                        format!("{} {gram}", i + 1)
+                    } else {
+                        gram
+                    }
+                })
+                .collect())
+        }
+        Comparison::Numeric {
+            threshold_distance,
+            resolution,
+            fractional_precision,
+        } => {
+            let scale = 10i128.pow(*fractional_precision);
+            let interval = (threshold_distance * 10f64.powi(*fractional_precision as i32))
+                .round_ties_even() as i128;
+            let v: i128 = match python_int(word) {
+                Ok(canonical) => canonical
+                    .parse::<i128>()
+                    .map_err(|_| format!("{word:?} is out of range"))?
+                    .checked_mul(scale)
+                    .ok_or_else(|| format!("{word:?} is out of range"))?,
+                Err(_) => {
+                    let f: f64 = word
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("{word:?} is not a number"))?;
+                    if !f.is_finite() {
+                        return Err(format!("{word:?} is not a finite number"));
+                    }
+                    if *fractional_precision > 0 {
+                        (f * 10f64.powi(*fractional_precision as i32)).round_ties_even() as i128
+                    } else {
+                        f.trunc() as i128
+                    }
+                }
+            };
+            let res = i128::from(*resolution);
+            let v = v
+                .checked_mul(2 * res)
+                .ok_or_else(|| format!("{word:?} is out of range"))?;
+            let residue = v.rem_euclid(interval);
+            let v = if residue == 0 {
+                v
+            } else if (residue as f64) < interval as f64 / 2.0 {
+                v - residue
+            } else {
+                v + (interval - residue)
+            };
+            Ok((-res..=res)
+                .map(|i| (v + i * interval).to_string())
+                .collect())
+        }
+    }
+}
+
+/// How many bits each of `n` tokens sets.
+fn bits_per_token(strategy: Strategy, n: usize) -> Vec<u32> {
+    match strategy {
+        Strategy::BitsPerToken(k) => vec![k; n],
+        Strategy::BitsPerFeature(b) => {
+            let n32 = n as u32;
+            let k = b / n32;
+            let residue = (b % n32) as usize;
+            (0..n)
+                .map(|i| if i < residue { k + 1 } else { k })
+                .collect()
+        }
+    }
+}
+
+/// A token's bytes in the field's encoding; UTF-16/32 start with a (little-endian) BOM as
+/// Python's codecs write it.
+fn encode_text(token: &str, encoding: TextEncoding) -> std::result::Result<Vec<u8>, String> {
+    match encoding {
+        TextEncoding::Utf8 => Ok(token.as_bytes().to_vec()),
+        TextEncoding::Ascii => {
+            if token.is_ascii() {
+                Ok(token.as_bytes().to_vec())
+            } else {
+                Err(format!("{token:?} cannot be encoded as ascii"))
+            }
+        }
+        TextEncoding::Utf16 => {
+            let mut out = vec![0xff, 0xfe];
+            for unit in token.encode_utf16() {
+                out.extend_from_slice(&unit.to_le_bytes());
+            }
+            Ok(out)
+        }
+        TextEncoding::Utf32 => {
+            let mut out = vec![0xff, 0xfe, 0, 0];
+            for c in token.chars() {
+                out.extend_from_slice(&(c as u32).to_le_bytes());
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn set_bit(bits: &mut [u64], index: usize) {
+    // Bit i of the filter is bit (63 - i % 64) of word i / 64: big-endian bit order, so the
+    // words serialise as the reference's bytes.
+    bits[index / 64] |= 1u64 << (63 - index % 64);
+}
+
+/// blakeHash: `ceil(k/32)` keyed BLAKE2b-512 digests (salt `str(i)`), read as 32 little-endian
+/// u16 each; the first `k` values mod `l` are the bits.
+fn blake_bits(token: &[u8], k: u32, key: &[u8], l: usize, bits: &mut [u64]) {
+    let macs = (k as usize).div_ceil(32);
+    let mut taken = 0usize;
+    for i in 0..macs {
+        let salt = i.to_string();
+        let mut mac = blake2::Blake2bMac512::new_with_salt_and_personal(key, salt.as_bytes(), &[])
+            .expect("64-byte keys and short salts are valid for BLAKE2b");
+        Update::update(&mut mac, token);
+        let digest = mac.finalize_fixed();
+        for pair in digest.chunks_exact(2) {
+            if taken == k as usize {
+                return;
+            }
+            let v = u16::from_le_bytes([pair[0], pair[1]]) as usize;
+            set_bit(bits, v % l);
+            taken += 1;
+        }
+    }
+}
+
+/// A big-endian digest modulo `l` (the reference's `int(hexdigest, 16) % l`).
+fn digest_mod(digest: &[u8], l: usize) -> usize {
+    let l = l as u128;
+    digest
+        .iter()
+        .fold(0u128, |acc, &b| (acc * 256 + u128::from(b)) % l) as usize
+}
+
+fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(key)
+        .expect("HMAC takes keys of any size");
+    Update::update(&mut mac, data);
+    mac.finalize_fixed().to_vec()
+}
+
+fn hmac_md5(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<md5::Md5> as hmac::digest::KeyInit>::new_from_slice(key)
+        .expect("HMAC takes keys of any size");
+    Update::update(&mut mac, data);
+    mac.finalize_fixed().to_vec()
+}
+
+/// doubleHash: bits `(h1 + i·h2) mod l` with `h1 = HMAC-SHA1(key0)`, `h2 = HMAC-MD5(key1)`,
+/// both mod `l`; with `prevent_singularity`, a zero `h2` is rehashed with `chr(i)` appended.
+fn double_bits(
+    token: &[u8],
+    k: u32,
+    key_sha1: &[u8],
+    key_md5: &[u8],
+    l: usize,
+    prevent_singularity: bool,
+    bits: &mut [u64],
+) {
+    let h1 = digest_mod(&hmac_sha1(key_sha1, token), l);
+    let mut h2 = digest_mod(&hmac_md5(key_md5, token), l);
+    if prevent_singularity {
+        let mut i: u32 = 0;
+        while h2 == 0 {
+            let mut data = token.to_vec();
+            let c = char::from_u32(i).unwrap_or('\u{fffd}');
+            let mut buf = [0u8; 4];
+            data.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            h2 = digest_mod(&hmac_md5(key_md5, &data), l);
+            i += 1;
+        }
+    }
+    for i in 0..k as usize {
+        set_bit(
+            bits,
+            ((h1 as u128 + i as u128 * h2 as u128) % l as u128) as usize,
+        );
+    }
+}
+
+/// XOR-folds `l` bits `folds` times and serialises them as bytes (bit 0 = MSB of byte 0).
+fn fold_to_bytes(bits: &[u64], l: usize, folds: u32) -> Vec<u8> {
+    let get = |v: &[u64], i: usize| (v[i / 64] >> (63 - i % 64)) & 1;
+    let mut current: Vec<u64> = bits.to_vec();
+    let mut len = l;
+    for _ in 0..folds {
+        let half = len / 2;
+        let mut next = vec![0u64; half.div_ceil(64)];
+        for i in 0..half {
+            if get(&current, i) ^ get(&current, i + half) == 1 {
+                set_bit(&mut next, i);
+            }
+        }
+        current = next;
+        len = half;
+    }
+    let mut out: Vec<u8> = current.iter().flat_map(|w| w.to_be_bytes()).collect();
+    out.truncate(len.div_ceil(8));
+    out
+}
+
+/// What to do with the first CSV row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// There is a header; its names must be the schema's identifiers.
+    Check,
+    /// There is a header; skip it unchecked.
+    Ignore,
+    /// There is no header.
+    Absent,
+}
+
+/// Encodes every record of a CSV file, in parallel batches, into a [`Clks`] store; `progress`
+/// hears the number of records done after each batch.
+///
+/// # Errors
+/// [`Error::Csv`] for unreadable CSV, a wrong header or a wrong number of columns;
+/// [`Error::Value`] for a value that fails (with `validate`) or cannot be encoded.
+pub fn encode_csv<R: Read>(
+    encoder: &Encoder,
+    reader: R,
+    header: Header,
+    validate: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Clks> {
+    let size = encoder.bytes_per_record();
+    if !size.is_multiple_of(8) {
+        return Err(Error::Schema {
+            feature: None,
+            reason: format!(
+                "clkConfig.l = {} bits is not a multiple of 64",
+                encoder.schema.l
+            ),
+        });
+    }
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(header != Header::Absent)
+        .flexible(true)
+        .from_reader(reader);
+    if header == Header::Check {
+        let names: Vec<String> = csv
+            .headers()
+            .map_err(|e| Error::Csv {
+                reason: e.to_string(),
+            })?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let expected: Vec<&str> = encoder
+            .schema
+            .features
+            .iter()
+            .map(|f| f.identifier.as_str())
+            .collect();
+        if names != expected {
+            return Err(Error::Csv {
+                reason: format!(
+                    "header {names:?} does not match the schema's identifiers {expected:?}"
+                ),
+            });
+        }
+    }
+    let mut clks = Clks::with_record_size(size)?;
+    let mut records = csv.into_records();
+    let mut row = 0usize;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for record in records.by_ref().take(BATCH) {
+            batch.push(record.map_err(|e| Error::Csv {
+                reason: e.to_string(),
+            })?);
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let first = row;
+        let encoded: Vec<Vec<u8>> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let values: Vec<&str> = r.iter().collect();
+                encoder.encode(&values, first + i, validate)
+            })
+            .collect::<Result<_>>()?;
+        clks.reserve(encoded.len());
+        for e in &encoded {
+            clks.push(e)?;
+        }
+        row += batch.len();
+        progress(batch.len() as u64);
+    }
+    Ok(clks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_int_formatting() {
+        for (s, out) in [
+            (" +0042 ", "42"),
+            ("-1_000", "-1000"),
+            ("0", "0"),
+            ("-0", "0"),
+        ] {
+            assert_eq!(python_int(s).unwrap(), out);
+        }
+        for s in ["", "1__0", "_1", "1.5", "x", "--1"] {
+            assert!(python_int(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn tokens_as_the_reference() {
+        let ngram = |n, positional| Comparison::Ngram { n, positional };
+        assert_eq!(
+            tokenize(&ngram(2, false), "ab").unwrap(),
+            vec![" a", "ab", "b "]
+        );
+        assert_eq!(
+            tokenize(&ngram(2, true), "ab").unwrap(),
+            vec!["1  a", "2 ab", "3 b "]
+        );
+        assert_eq!(tokenize(&ngram(1, true), "12").unwrap(), vec!["1 1", "2 2"]);
+        assert!(tokenize(&ngram(2, false), "").unwrap().is_empty());
+        let numeric = Comparison::Numeric {
+            threshold_distance: 8.0,
+            resolution: 2,
+            fractional_precision: 0,
+        };
+        // The reference's docstring example: x = 25 gives [88, 96, 104, 112, 120].
+        assert_eq!(
+            tokenize(&numeric, "25").unwrap(),
+            vec!["88", "96", "104", "112", "120"]
+        );
+        assert_eq!(
+            bits_per_token(Strategy::BitsPerFeature(10), 3),
+            vec![4, 3, 3]
+        );
+        assert_eq!(
+            encode_text("a", TextEncoding::Utf16).unwrap(),
+            vec![0xff, 0xfe, b'a', 0]
+        );
+    }
+
+    #[test]
+    fn folding_halves() {
+        let mut bits = vec![0u64; 1];
+        set_bit(&mut bits, 0);
+        set_bit(&mut bits, 32);
+        set_bit(&mut bits, 1);
+        // Bits 0 and 32 cancel; bit 1 stays.
+        assert_eq!(fold_to_bytes(&bits, 64, 1), vec![0x40, 0, 0, 0]);
+    }
+}
