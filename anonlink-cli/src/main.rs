@@ -25,6 +25,12 @@ enum Command {
     Link(cmd::link::LinkArgs),
     /// Describe an encodings file: count, size and popcount histogram.
     Describe(cmd::describe::DescribeArgs),
+    /// Encode records (CSV) into CLKs with a linkage schema and a secret (as clkhash).
+    Hash(cmd::hash::HashArgs),
+    /// Write the default linkage schema.
+    GenerateDefaultSchema(cmd::hash::DefaultSchemaArgs),
+    /// Check a linkage schema.
+    ValidateSchema(cmd::hash::ValidateSchemaArgs),
     /// Show the distribution of candidate scores, to help choose a threshold.
     ScoresHistogram(cmd::histogram::HistogramArgs),
     /// Run benchmark experiments against a server with synthetic CLKs.
@@ -39,6 +45,9 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Link(args) => cmd::link::run(args),
         Command::Describe(args) => cmd::describe::run(args),
+        Command::Hash(args) => cmd::hash::run(args),
+        Command::GenerateDefaultSchema(args) => cmd::hash::generate_default_schema(args),
+        Command::ValidateSchema(args) => cmd::hash::validate_schema(args),
         Command::ScoresHistogram(args) => cmd::histogram::run(args),
         Command::Benchmark(args) => cmd::benchmark::run(&cli.server, args),
         Command::Client(command) => cmd::client::run(&cli.server, command),
