@@ -31,12 +31,92 @@ use crate::error::{Error, Result};
 /// Records read and encoded per parallel batch.
 const BATCH: usize = 10_000;
 
+/// Keyed hash states per feature, ready to clone: keying HMAC or BLAKE2b costs a
+/// compression per call, and every token needs it.
+#[derive(Clone)]
+struct KeyedHashes {
+    sha1: Hmac<sha1::Sha1>,
+    md5: Hmac<md5::Md5>,
+    /// BLAKE2b keyed with key 0 and salted with `str(i)`, for the first few `i`.
+    blake: Vec<blake2::Blake2bMac512>,
+}
+
+/// Bit positions already computed, per feature: token bytes → positions (for the largest `k`
+/// seen; a smaller `k` uses a prefix, since both hashes give positions in a fixed order).
+/// Tokens repeat a lot across records (the reference caches them too).
+#[derive(Default)]
+pub struct TokenCache {
+    maps: Vec<rustc_hash::FxHashMap<Vec<u8>, Vec<u32>>>,
+    token: Vec<u8>,
+    chars: Vec<char>,
+}
+
+impl TokenCache {
+    /// Entries kept per feature before its cache starts over.
+    const LIMIT: usize = 1 << 18;
+}
+
+/// Bits for token `index` of `count` under `strategy`.
+fn k_of(strategy: Strategy, count: usize, index: usize) -> u32 {
+    match strategy {
+        Strategy::BitsPerToken(k) => k,
+        Strategy::BitsPerFeature(b) => {
+            let count = count as u32;
+            let base = b / count;
+            if (index as u32) < b % count {
+                base + 1
+            } else {
+                base
+            }
+        }
+    }
+}
+
+/// Appends `text` to `out` in `encoding`, without the BOM.
+fn push_encoded(
+    out: &mut Vec<u8>,
+    text: impl Iterator<Item = char>,
+    encoding: TextEncoding,
+) -> std::result::Result<(), String> {
+    for c in text {
+        match encoding {
+            TextEncoding::Utf8 => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            TextEncoding::Ascii => {
+                if !c.is_ascii() {
+                    return Err(format!("{c:?} cannot be encoded as ascii"));
+                }
+                out.push(c as u8);
+            }
+            TextEncoding::Utf16 => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.extend_from_slice(&unit.to_le_bytes());
+                }
+            }
+            TextEncoding::Utf32 => out.extend_from_slice(&(c as u32).to_le_bytes()),
+        }
+    }
+    Ok(())
+}
+
+fn push_bom(out: &mut Vec<u8>, encoding: TextEncoding) {
+    match encoding {
+        TextEncoding::Utf16 => out.extend_from_slice(&[0xff, 0xfe]),
+        TextEncoding::Utf32 => out.extend_from_slice(&[0xff, 0xfe, 0, 0]),
+        _ => {}
+    }
+}
+
 /// Encodes records with a schema and a secret.
 #[derive(Clone)]
 pub struct Encoder {
     schema: Schema,
     /// Two keys per feature (ignored ones included).
     keys: Vec<(Vec<u8>, Vec<u8>)>,
+    hashes: Vec<KeyedHashes>,
     /// Compiled `pattern`s, per feature.
     patterns: Vec<Option<regex::Regex>>,
 }
@@ -94,9 +174,29 @@ impl Encoder {
                 _ => None,
             })
             .collect();
+        let hashes = keys
+            .iter()
+            .map(|(k0, k1)| KeyedHashes {
+                sha1: <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(k0)
+                    .expect("HMAC takes keys of any size"),
+                md5: <Hmac<md5::Md5> as hmac::digest::KeyInit>::new_from_slice(k1)
+                    .expect("HMAC takes keys of any size"),
+                blake: (0..8)
+                    .filter_map(|i: usize| {
+                        blake2::Blake2bMac512::new_with_salt_and_personal(
+                            k0,
+                            i.to_string().as_bytes(),
+                            &[],
+                        )
+                        .ok()
+                    })
+                    .collect(),
+            })
+            .collect();
         Ok(Encoder {
             schema,
             keys,
+            hashes,
             patterns,
         })
     }
@@ -117,6 +217,20 @@ impl Encoder {
     /// # Errors
     /// [`Error::Value`] naming the row and field.
     pub fn encode(&self, record: &[&str], row: usize, validate: bool) -> Result<Vec<u8>> {
+        self.encode_cached(record, row, validate, &mut TokenCache::default())
+    }
+
+    /// As [`Encoder::encode`], reusing the bit positions of tokens seen before.
+    ///
+    /// # Errors
+    /// As [`Encoder::encode`].
+    pub fn encode_cached(
+        &self,
+        record: &[&str],
+        row: usize,
+        validate: bool,
+        cache: &mut TokenCache,
+    ) -> Result<Vec<u8>> {
         if record.len() != self.schema.features.len() {
             return Err(Error::Csv {
                 reason: format!(
@@ -147,35 +261,136 @@ impl Encoder {
                     format_value(format, value).map_err(err)?
                 }
             };
-            let tokens = tokenize(&hashing.comparison, &formatted).map_err(err)?;
-            if tokens.is_empty() {
-                continue;
-            }
-            let ks = bits_per_token(hashing.strategy, tokens.len());
             let encoding = match format {
                 Format::String { encoding, .. } => *encoding,
                 _ => TextEncoding::Utf8,
             };
-            let (key0, key1) = &self.keys[i];
-            for (token, k) in tokens.iter().zip(ks) {
-                let bytes = encode_text(token, encoding).map_err(err)?;
-                match hashing.hash {
-                    HashKind::Blake => blake_bits(&bytes, k, key0, hash_l, &mut bits),
-                    HashKind::Double {
-                        prevent_singularity,
-                    } => double_bits(
-                        &bytes,
-                        k,
-                        key0,
-                        key1,
-                        hash_l,
-                        prevent_singularity,
-                        &mut bits,
-                    ),
-                }
+            if cache.maps.len() < self.schema.features.len() {
+                cache
+                    .maps
+                    .resize_with(self.schema.features.len(), Default::default);
             }
+            if cache.maps[i].len() > TokenCache::LIMIT {
+                cache.maps[i].clear();
+            }
+            let mut token = std::mem::take(&mut cache.token);
+            let outcome = (|| -> std::result::Result<(), String> {
+                match &hashing.comparison {
+                    Comparison::Ngram { n, positional } => {
+                        // The fast path: tokens are built in one buffer, never as Strings.
+                        let n = *n;
+                        let chars = &mut cache.chars;
+                        chars.clear();
+                        if formatted.is_empty() {
+                            return Ok(());
+                        }
+                        let pad = n.saturating_sub(1);
+                        chars.extend(std::iter::repeat_n(' ', pad));
+                        chars.extend(formatted.chars());
+                        chars.extend(std::iter::repeat_n(' ', pad));
+                        if chars.len() < n {
+                            return Ok(());
+                        }
+                        let count = chars.len() - n + 1;
+                        for idx in 0..count {
+                            token.clear();
+                            push_bom(&mut token, encoding);
+                            if *positional {
+                                push_encoded(
+                                    &mut token,
+                                    (idx + 1).to_string().chars().chain([' ']),
+                                    encoding,
+                                )?;
+                            }
+                            push_encoded(
+                                &mut token,
+                                chars[idx..idx + n].iter().copied(),
+                                encoding,
+                            )?;
+                            let k = k_of(hashing.strategy, count, idx);
+                            self.set_token_bits(
+                                i,
+                                hashing.hash,
+                                &token,
+                                k,
+                                hash_l,
+                                &mut cache.maps[i],
+                                &mut bits,
+                            );
+                        }
+                    }
+                    other => {
+                        let tokens = tokenize(other, &formatted)?;
+                        for (idx, t) in tokens.iter().enumerate() {
+                            token.clear();
+                            push_bom(&mut token, encoding);
+                            push_encoded(&mut token, t.chars(), encoding)?;
+                            let k = k_of(hashing.strategy, tokens.len(), idx);
+                            self.set_token_bits(
+                                i,
+                                hashing.hash,
+                                &token,
+                                k,
+                                hash_l,
+                                &mut cache.maps[i],
+                                &mut bits,
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            cache.token = token;
+            outcome.map_err(err)?;
         }
         Ok(fold_to_bytes(&bits, hash_l, self.schema.xor_folds))
+    }
+
+    /// Sets the `k` bits of one token, from the cache or freshly hashed.
+    #[allow(clippy::too_many_arguments)]
+    fn set_token_bits(
+        &self,
+        feature: usize,
+        hash: HashKind,
+        token: &[u8],
+        k: u32,
+        hash_l: usize,
+        cache: &mut rustc_hash::FxHashMap<Vec<u8>, Vec<u32>>,
+        bits: &mut [u64],
+    ) {
+        if let Some(positions) = cache.get(token)
+            && positions.len() >= k as usize
+        {
+            for &p in &positions[..k as usize] {
+                set_bit(bits, p as usize);
+            }
+            return;
+        }
+        let mut positions = Vec::with_capacity(k as usize);
+        match hash {
+            HashKind::Blake => blake_positions(
+                token,
+                k,
+                &self.keys[feature].0,
+                &self.hashes[feature],
+                hash_l,
+                &mut positions,
+            ),
+            HashKind::Double {
+                prevent_singularity,
+            } => double_positions(
+                token,
+                k,
+                &self.hashes[feature],
+                hash_l,
+                prevent_singularity,
+                &mut positions,
+            ),
+        }
+        for &p in &positions {
+            set_bit(bits, p as usize);
+        }
+        cache.insert(token.to_vec(), positions);
     }
 
     fn validate(
@@ -363,21 +578,6 @@ fn tokenize(comparison: &Comparison, word: &str) -> std::result::Result<Vec<Stri
     }
 }
 
-/// How many bits each of `n` tokens sets.
-fn bits_per_token(strategy: Strategy, n: usize) -> Vec<u32> {
-    match strategy {
-        Strategy::BitsPerToken(k) => vec![k; n],
-        Strategy::BitsPerFeature(b) => {
-            let n32 = n as u32;
-            let k = b / n32;
-            let residue = (b % n32) as usize;
-            (0..n)
-                .map(|i| if i < residue { k + 1 } else { k })
-                .collect()
-        }
-    }
-}
-
 /// A token's bytes in the field's encoding; UTF-16/32 start with a (little-endian) BOM as
 /// Python's codecs write it.
 fn encode_text(token: &str, encoding: TextEncoding) -> std::result::Result<Vec<u8>, String> {
@@ -414,23 +614,34 @@ fn set_bit(bits: &mut [u64], index: usize) {
 }
 
 /// blakeHash: `ceil(k/32)` keyed BLAKE2b-512 digests (salt `str(i)`), read as 32 little-endian
-/// u16 each; the first `k` values mod `l` are the bits.
-fn blake_bits(token: &[u8], k: u32, key: &[u8], l: usize, bits: &mut [u64]) {
+/// u16 each; the first `k` values mod `l` are the bit positions.
+fn blake_positions(
+    token: &[u8],
+    k: u32,
+    key: &[u8],
+    keyed: &KeyedHashes,
+    l: usize,
+    out: &mut Vec<u32>,
+) {
     let macs = (k as usize).div_ceil(32);
-    let mut taken = 0usize;
     for i in 0..macs {
-        let salt = i.to_string();
-        let mut mac = blake2::Blake2bMac512::new_with_salt_and_personal(key, salt.as_bytes(), &[])
-            .expect("64-byte keys and short salts are valid for BLAKE2b");
+        let mut mac = match keyed.blake.get(i) {
+            Some(m) => m.clone(),
+            None => blake2::Blake2bMac512::new_with_salt_and_personal(
+                key,
+                i.to_string().as_bytes(),
+                &[],
+            )
+            .expect("64-byte keys and short salts are valid for BLAKE2b"),
+        };
         Update::update(&mut mac, token);
         let digest = mac.finalize_fixed();
         for pair in digest.chunks_exact(2) {
-            if taken == k as usize {
+            if out.len() == k as usize {
                 return;
             }
             let v = u16::from_le_bytes([pair[0], pair[1]]) as usize;
-            set_bit(bits, v % l);
-            taken += 1;
+            out.push((v % l) as u32);
         }
     }
 }
@@ -443,49 +654,37 @@ fn digest_mod(digest: &[u8], l: usize) -> usize {
         .fold(0u128, |acc, &b| (acc * 256 + u128::from(b)) % l) as usize
 }
 
-fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(key)
-        .expect("HMAC takes keys of any size");
-    Update::update(&mut mac, data);
-    mac.finalize_fixed().to_vec()
-}
-
-fn hmac_md5(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<md5::Md5> as hmac::digest::KeyInit>::new_from_slice(key)
-        .expect("HMAC takes keys of any size");
-    Update::update(&mut mac, data);
-    mac.finalize_fixed().to_vec()
-}
-
-/// doubleHash: bits `(h1 + i·h2) mod l` with `h1 = HMAC-SHA1(key0)`, `h2 = HMAC-MD5(key1)`,
-/// both mod `l`; with `prevent_singularity`, a zero `h2` is rehashed with `chr(i)` appended.
-fn double_bits(
+/// doubleHash: positions `(h1 + i·h2) mod l` with `h1 = HMAC-SHA1(key0)`, `h2 =
+/// HMAC-MD5(key1)`, both mod `l`; with `prevent_singularity`, a zero `h2` is rehashed with
+/// `chr(i)` appended.
+fn double_positions(
     token: &[u8],
     k: u32,
-    key_sha1: &[u8],
-    key_md5: &[u8],
+    keyed: &KeyedHashes,
     l: usize,
     prevent_singularity: bool,
-    bits: &mut [u64],
+    out: &mut Vec<u32>,
 ) {
-    let h1 = digest_mod(&hmac_sha1(key_sha1, token), l);
-    let mut h2 = digest_mod(&hmac_md5(key_md5, token), l);
+    let mut sha1 = keyed.sha1.clone();
+    Update::update(&mut sha1, token);
+    let h1 = digest_mod(&sha1.finalize_fixed(), l);
+    let mut md5 = keyed.md5.clone();
+    Update::update(&mut md5, token);
+    let mut h2 = digest_mod(&md5.finalize_fixed(), l);
     if prevent_singularity {
         let mut i: u32 = 0;
         while h2 == 0 {
-            let mut data = token.to_vec();
             let c = char::from_u32(i).unwrap_or('\u{fffd}');
             let mut buf = [0u8; 4];
-            data.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            h2 = digest_mod(&hmac_md5(key_md5, &data), l);
+            let mut md5 = keyed.md5.clone();
+            Update::update(&mut md5, token);
+            Update::update(&mut md5, c.encode_utf8(&mut buf).as_bytes());
+            h2 = digest_mod(&md5.finalize_fixed(), l);
             i += 1;
         }
     }
     for i in 0..k as usize {
-        set_bit(
-            bits,
-            ((h1 as u128 + i as u128 * h2 as u128) % l as u128) as usize,
-        );
+        out.push(((h1 as u128 + i as u128 * h2 as u128) % l as u128) as u32);
     }
 }
 
@@ -588,9 +787,9 @@ pub fn encode_csv<R: Read>(
         let encoded: Vec<Vec<u8>> = batch
             .par_iter()
             .enumerate()
-            .map(|(i, r)| {
+            .map_init(TokenCache::default, |cache, (i, r)| {
                 let values: Vec<&str> = r.iter().collect();
-                encoder.encode(&values, first + i, validate)
+                encoder.encode_cached(&values, first + i, validate, cache)
             })
             .collect::<Result<_>>()?;
         clks.reserve(encoded.len());
@@ -646,7 +845,9 @@ mod tests {
             vec!["88", "96", "104", "112", "120"]
         );
         assert_eq!(
-            bits_per_token(Strategy::BitsPerFeature(10), 3),
+            (0..3)
+                .map(|i| k_of(Strategy::BitsPerFeature(10), 3, i))
+                .collect::<Vec<_>>(),
             vec![4, 3, 3]
         );
         assert_eq!(
