@@ -13,6 +13,8 @@ cd fuzz
 for target in $(cargo fuzz list); do
   echo "fuzzing $target for ${seconds}s"
   mkdir -p "corpus/$target"
+  # Committed seeds (valid inputs) give the fuzzer a head start.
+  [ -d "seeds/$target" ] && cp -n seeds/"$target"/* "corpus/$target/" 2>/dev/null || true
   cargo fuzz run "$target" --release -- -max_total_time="$seconds" -max_len=4096 \
     -print_final_stats=0 "corpus/$target" 2>&1 | tail -n 3
 done

@@ -419,6 +419,73 @@ fn dataset_shape(dataset: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
     Ok((clks.len(), clks.bytes_per_record()))
 }
 
+fn encoder(schema_json: &str, secret: &str) -> PyResult<anonlink_core::clk::Encoder> {
+    let schema = anonlink_core::clk::Schema::from_json(schema_json).map_err(to_py)?;
+    anonlink_core::clk::Encoder::new(schema, secret).map_err(to_py)
+}
+
+/// CLKs of records (one string per schema feature each), concatenated; with the size of
+/// each.
+#[pyfunction]
+#[pyo3(signature = (records, schema_json, secret, validate=true))]
+fn encode_records<'py>(
+    py: Python<'py>,
+    records: Vec<Vec<String>>,
+    schema_json: &str,
+    secret: &str,
+    validate: bool,
+) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    use rayon::prelude::*;
+    let encoder = encoder(schema_json, secret)?;
+    let size = encoder.bytes_per_record();
+    let out = enter_core(py, |_| {
+        let encoded: Vec<Vec<u8>> = records
+            .par_iter()
+            .enumerate()
+            .map_init(
+                anonlink_core::clk::TokenCache::default,
+                |cache, (row, r)| {
+                    let values: Vec<&str> = r.iter().map(String::as_str).collect();
+                    encoder.encode_cached(&values, row, validate, cache)
+                },
+            )
+            .collect::<anonlink_core::Result<_>>()?;
+        Ok(encoded.concat())
+    })?;
+    Ok((PyBytes::new(py, &out), size))
+}
+
+/// CLKs of a CSV document (`header`: "check", "ignore" or "absent"), concatenated.
+#[pyfunction]
+#[pyo3(signature = (csv_data, schema_json, secret, header="check", validate=true))]
+fn encode_csv<'py>(
+    py: Python<'py>,
+    csv_data: Vec<u8>,
+    schema_json: &str,
+    secret: &str,
+    header: &str,
+    validate: bool,
+) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    use anonlink_core::clk::Header;
+    let header = match header {
+        "check" => Header::Check,
+        "ignore" => Header::Ignore,
+        "absent" => Header::Absent,
+        other => {
+            return Err(AnonlinkError::new_err(format!(
+                "header must be check, ignore or absent, not {other:?}"
+            )));
+        }
+    };
+    let encoder = encoder(schema_json, secret)?;
+    let clks = enter_core(py, |_| {
+        anonlink_core::clk::encode_csv(&encoder, &csv_data[..], header, validate, &|_| {})
+    })?;
+    let mut out = Vec::with_capacity(clks.len() * clks.bytes_per_record());
+    anonlink_core::encoding::encode_binary(&clks, &mut out).map_err(to_py)?;
+    Ok((PyBytes::new(py, &out), clks.bytes_per_record()))
+}
+
 /// The names of the Dice kernels this CPU can run, fastest last.
 #[pyfunction]
 fn kernels() -> Vec<&'static str> {
@@ -445,5 +512,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(semiopen_histogram, m)?)?;
     m.add_function(wrap_pyfunction!(dataset_shape, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_records, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_csv, m)?)?;
     Ok(())
 }

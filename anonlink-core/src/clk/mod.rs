@@ -181,7 +181,9 @@ impl Encoder {
                     .expect("HMAC takes keys of any size"),
                 md5: <Hmac<md5::Md5> as hmac::digest::KeyInit>::new_from_slice(k1)
                     .expect("HMAC takes keys of any size"),
-                blake: (0..8)
+                // BLAKE2b keys are at most 64 bytes (the schema check refuses blakeHash
+                // features with longer keys; other features never use these).
+                blake: (0..if k0.len() <= 64 { 8 } else { 0 })
                     .filter_map(|i: usize| {
                         blake2::Blake2bMac512::new_with_salt_and_personal(
                             k0,
@@ -648,6 +650,13 @@ fn blake_positions(
 
 /// A big-endian digest modulo `l` (the reference's `int(hexdigest, 16) % l`).
 fn digest_mod(digest: &[u8], l: usize) -> usize {
+    if (l as u64) < (1 << 48) {
+        // acc < l, so acc · 256 + 255 stays below 2^56: u64 arithmetic is exact and fast.
+        let l = l as u64;
+        return digest
+            .iter()
+            .fold(0u64, |acc, &b| (acc * 256 + u64::from(b)) % l) as usize;
+    }
     let l = l as u128;
     digest
         .iter()
@@ -683,8 +692,10 @@ fn double_positions(
             i += 1;
         }
     }
-    for i in 0..k as usize {
-        out.push(((h1 as u128 + i as u128 * h2 as u128) % l as u128) as u32);
+    // h1, h2 < l; with l < 2^32 and k < 2^31 the sum fits in a u64.
+    let (h1, h2, l) = (h1 as u64, h2 as u64, l as u64);
+    for i in 0..u64::from(k) {
+        out.push(((h1 + i * h2) % l) as u32);
     }
 }
 
@@ -771,6 +782,10 @@ pub fn encode_csv<R: Read>(
         }
     }
     let mut clks = Clks::with_record_size(size)?;
+    // One token cache per thread, kept across batches: each thread encodes one contiguous
+    // slice of every batch.
+    let threads = rayon::current_num_threads().max(1);
+    let mut caches: Vec<TokenCache> = (0..threads).map(|_| TokenCache::default()).collect();
     let mut records = csv.into_records();
     let mut row = 0usize;
     loop {
@@ -784,14 +799,23 @@ pub fn encode_csv<R: Read>(
             break;
         }
         let first = row;
-        let encoded: Vec<Vec<u8>> = batch
-            .par_iter()
+        let slice = batch.len().div_ceil(threads);
+        let encoded: Vec<Vec<Vec<u8>>> = batch
+            .par_chunks(slice)
+            .zip(caches.par_iter_mut())
             .enumerate()
-            .map_init(TokenCache::default, |cache, (i, r)| {
-                let values: Vec<&str> = r.iter().collect();
-                encoder.encode_cached(&values, first + i, validate, cache)
+            .map(|(c, (chunk, cache))| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let values: Vec<&str> = r.iter().collect();
+                        encoder.encode_cached(&values, first + c * slice + i, validate, cache)
+                    })
+                    .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<_>>()?;
+        let encoded: Vec<Vec<u8>> = encoded.into_iter().flatten().collect();
         clks.reserve(encoded.len());
         for e in &encoded {
             clks.push(e)?;
@@ -854,6 +878,25 @@ mod tests {
             encode_text("a", TextEncoding::Utf16).unwrap(),
             vec![0xff, 0xfe, b'a', 0]
         );
+    }
+
+    /// Found by fuzz target clk_schema_csv: keys longer than BLAKE2b's 64 bytes made the
+    /// encoder panic even when no feature used blakeHash.
+    #[test]
+    fn regression_fuzz_long_keys_without_blake() {
+        let schema = Schema::from_json(
+            r#"{"version": 3, "clkConfig": {"l": 1024, "kdf": {"type": "HKDF", "keySize": 65}},
+                "features": [{"identifier": "a", "ignored": true}]}"#,
+        )
+        .unwrap();
+        assert!(Encoder::new(schema, "s").is_ok());
+        let err = Schema::from_json(
+            r#"{"version": 3, "clkConfig": {"l": 1024, "kdf": {"type": "HKDF", "keySize": 65}},
+                "features": [{"identifier": "a", "format": {"type": "string"},
+                  "hashing": {"comparison": {"type": "exact"}, "strategy": {"bitsPerToken": 3}}}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 64 bytes"), "{err}");
     }
 
     #[test]

@@ -322,8 +322,13 @@ fn parse_v3(doc: &Map<String, Value>) -> Result<Schema> {
         })
         .transpose()?
         .unwrap_or(0) as u32;
-    if xor_folds > 0 && (l << xor_folds) >> xor_folds != l {
-        return Err(schema_err(None, "clkConfig.xor_folds is too large"));
+    // Bounded so that a filter always fits in memory (clkhash has no bound).
+    const MAX_BITS: usize = 1 << 26;
+    if xor_folds > 26 || l > MAX_BITS || (l << xor_folds) > MAX_BITS {
+        return Err(schema_err(
+            None,
+            format!("clkConfig.l · 2^xor_folds must be at most {MAX_BITS} bits"),
+        ));
     }
     let kdf = config
         .get("kdf")
@@ -387,6 +392,18 @@ fn parse_v3(doc: &Map<String, Value>) -> Result<Schema> {
     };
     let hash_l = schema.l << schema.xor_folds;
     for (i, f) in schema.features.iter().enumerate() {
+        if let Some((_, h)) = &f.spec
+            && h.hash == HashKind::Blake
+            && schema.kdf.key_size > 64
+        {
+            return Err(schema_err(
+                Some((i, &f.identifier)),
+                format!(
+                    "blakeHash keys are at most 64 bytes, but keySize is {}",
+                    schema.kdf.key_size
+                ),
+            ));
+        }
         if let Some((_, h)) = &f.spec
             && h.hash == HashKind::Blake
             && !hash_l.is_power_of_two()

@@ -9,6 +9,7 @@ types and results.
 from anonlink_rs import (
     blocking,
     candidate_generation,
+    clk,
     concurrency,
     serialization,
     similarities,
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "blocking",
     "candidate_generation",
+    "clk",
     "concurrency",
     "serialization",
     "similarities",
