@@ -541,3 +541,136 @@ fn link_reads_blocks_and_binary_files() {
         "some inputs carry block ids",
     );
 }
+
+#[test]
+fn hash_matches_clkhash_vectors_and_reports_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.json");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "horse staple\n").unwrap();
+    let run = anonlink(
+        "",
+        &[
+            "hash",
+            &fixture_str("febrl4/febrl4_a_pii.csv"),
+            "--schema",
+            &fixture_str("febrl4/febrl4_schema.json"),
+            "--secret-file",
+            secret.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--validate",
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ours: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let reference: Value =
+        serde_json::from_slice(&std::fs::read(fixture("febrl4/febrl4_a.json")).unwrap()).unwrap();
+    assert_eq!(ours, reference);
+    // The secret never shows up in what the command prints.
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("horse"));
+
+    // abc: schema v2, header skipped unchecked, binary output.
+    let bin = dir.path().join("alice.bin");
+    ok(&anonlink(
+        "",
+        &[
+            "hash",
+            &fixture_str("abc/dataset-alice.csv"),
+            "--schema",
+            &fixture_str("abc/schema_ABC.json"),
+            "--secret",
+            "correct horse",
+            "--ignore-header",
+            "--binary",
+            "-o",
+            bin.to_str().unwrap(),
+            "-q",
+        ],
+    ));
+    let alice = anonlink_core::encoding::decode_json(
+        std::fs::File::open(fixture("abc/clks-alice.json")).unwrap(),
+        &anonlink_core::encoding::SizeLimits::default(),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    anonlink_core::encoding::encode_binary(&alice, &mut expected).unwrap();
+    assert_eq!(std::fs::read(&bin).unwrap(), expected);
+
+    // Bad values are listed with row and field; a checked header must match.
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "rec_id,given_name,surname,street_number,address_1,address_2,suburb,postcode,state,date_of_birth,soc_sec_id\n\
+        r1,anna,smith,12,a st,,b,10,nsw,19800101,1\n\
+        r2,bob,jones,x,a st,,b,99999,nsw,19800101,1\n").unwrap();
+    let run = anonlink(
+        "",
+        &[
+            "hash",
+            csv.to_str().unwrap(),
+            "--schema",
+            &fixture_str("febrl4/febrl4_schema.json"),
+            "--secret",
+            "s",
+            "-o",
+            out.to_str().unwrap(),
+            "--validate",
+        ],
+    );
+    fails_with(&run, "3 invalid values");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("row 0, field \"postcode\"")
+            && stderr.contains("row 1, field \"street_number\""),
+        "{stderr}"
+    );
+    fails_with(
+        &anonlink(
+            "",
+            &[
+                "hash",
+                &fixture_str("abc/dataset-alice.csv"),
+                "--schema",
+                &fixture_str("abc/schema_ABC.json"),
+                "--secret",
+                "s",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ),
+        "does not match the schema's identifiers",
+    );
+    fails_with(
+        &anonlink(
+            "",
+            &[
+                "hash",
+                &fixture_str("abc/dataset-alice.csv"),
+                "--schema",
+                &fixture_str("abc/schema_ABC.json"),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ),
+        "give the secret",
+    );
+    let schema_out = dir.path().join("schema.json");
+    ok(&anonlink(
+        "",
+        &["generate-default-schema", schema_out.to_str().unwrap()],
+    ));
+    assert!(
+        anonlink("", &["validate-schema", schema_out.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let bad_schema = dir.path().join("bad-schema.json");
+    std::fs::write(&bad_schema, r#"{"version": 3, "clkConfig": {"l": 1000, "kdf": {"type": "HKDF"}}, "features": [{"identifier": "a", "format": {"type": "string"}, "hashing": {"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 5}}}]}"#).unwrap();
+    fails_with(
+        &anonlink("", &["validate-schema", bad_schema.to_str().unwrap()]),
+        "feature 0 (\"a\"): blakeHash needs a filter length that is a power of two",
+    );
+}

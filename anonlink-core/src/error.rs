@@ -184,6 +184,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Records with values that fail validation or cannot be encoded: how many, and the
+    /// first of them (row and field each).
+    #[error("{count} invalid values; {}", problems.join("; "))]
+    InvalidValues {
+        /// Number of bad values.
+        count: usize,
+        /// The first bad values, each "row R, field F: reason".
+        problems: Vec<String>,
+    },
     /// A CSV input that cannot be read.
     #[error("csv: {reason}")]
     Csv {

@@ -348,6 +348,32 @@ impl Encoder {
         Ok(fold_to_bytes(&bits, hash_l, self.schema.xor_folds))
     }
 
+    /// Every value of a record that fails its format, each as an [`Error::Value`].
+    pub fn validate_record(&self, record: &[&str], row: usize) -> Vec<Error> {
+        record
+            .iter()
+            .zip(&self.schema.features)
+            .enumerate()
+            .filter_map(|(i, (value, feature))| {
+                let (format, hashing) = feature.spec.as_ref()?;
+                if hashing
+                    .missing
+                    .as_ref()
+                    .is_some_and(|m| m.sentinel == *value)
+                {
+                    return None;
+                }
+                self.validate(i, format, value)
+                    .err()
+                    .map(|reason| Error::Value {
+                        row,
+                        field: feature.identifier.clone(),
+                        reason,
+                    })
+            })
+            .collect()
+    }
+
     /// Sets the `k` bits of one token, from the cache or freshly hashed.
     #[allow(clippy::too_many_arguments)]
     fn set_token_bits(
@@ -736,7 +762,8 @@ pub enum Header {
 ///
 /// # Errors
 /// [`Error::Csv`] for unreadable CSV, a wrong header or a wrong number of columns;
-/// [`Error::Value`] for a value that fails (with `validate`) or cannot be encoded.
+/// [`Error::InvalidValues`] listing the row and field of the values that fail validation
+/// (with `validate`) or cannot be encoded — every record is checked before failing.
 pub fn encode_csv<R: Read>(
     encoder: &Encoder,
     reader: R,
@@ -788,6 +815,9 @@ pub fn encode_csv<R: Read>(
     let mut caches: Vec<TokenCache> = (0..threads).map(|_| TokenCache::default()).collect();
     let mut records = csv.into_records();
     let mut row = 0usize;
+    const MAX_REPORTED: usize = 100;
+    let mut invalid: Vec<String> = Vec::new();
+    let mut invalid_count = 0usize;
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         for record in records.by_ref().take(BATCH) {
@@ -800,7 +830,7 @@ pub fn encode_csv<R: Read>(
         }
         let first = row;
         let slice = batch.len().div_ceil(threads);
-        let encoded: Vec<Vec<Vec<u8>>> = batch
+        let encoded: Vec<Vec<std::result::Result<Vec<u8>, Vec<Error>>>> = batch
             .par_chunks(slice)
             .zip(caches.par_iter_mut())
             .enumerate()
@@ -810,18 +840,48 @@ pub fn encode_csv<R: Read>(
                     .enumerate()
                     .map(|(i, r)| {
                         let values: Vec<&str> = r.iter().collect();
-                        encoder.encode_cached(&values, first + c * slice + i, validate, cache)
+                        let row = first + c * slice + i;
+                        if validate && values.len() == encoder.schema.features.len() {
+                            let problems = encoder.validate_record(&values, row);
+                            if !problems.is_empty() {
+                                return Err(problems);
+                            }
+                        }
+                        encoder
+                            .encode_cached(&values, row, validate, cache)
+                            .map_err(|e| vec![e])
                     })
-                    .collect::<Result<Vec<_>>>()
+                    .collect::<Vec<std::result::Result<Vec<u8>, Vec<Error>>>>()
             })
-            .collect::<Result<_>>()?;
-        let encoded: Vec<Vec<u8>> = encoded.into_iter().flatten().collect();
-        clks.reserve(encoded.len());
-        for e in &encoded {
-            clks.push(e)?;
+            .collect::<Vec<_>>();
+        clks.reserve(batch.len());
+        for result in encoded.into_iter().flatten() {
+            match result {
+                Ok(e) if invalid.is_empty() => clks.push(&e)?,
+                Ok(_) => {}
+                Err(errors) => {
+                    for e in errors {
+                        match e {
+                            Error::Value { .. } => {
+                                invalid_count += 1;
+                                if invalid.len() < MAX_REPORTED {
+                                    invalid.push(e.to_string());
+                                }
+                            }
+                            other => return Err(other),
+                        }
+                    }
+                }
+            }
         }
         row += batch.len();
         progress(batch.len() as u64);
+    }
+    if invalid_count > 0 {
+        return Err(Error::InvalidValues {
+            count: invalid_count,
+            problems: invalid,
+        });
     }
     Ok(clks)
 }
@@ -897,6 +957,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("at most 64 bytes"), "{err}");
+    }
+
+    #[test]
+    fn validation_reports_every_bad_value() {
+        let schema = Schema::from_json(
+            r#"{"version": 3, "clkConfig": {"l": 1024, "kdf": {"type": "HKDF"}},
+                "features": [{"identifier": "age", "format": {"type": "integer", "maximum": 130},
+                  "hashing": {"comparison": {"type": "ngram", "n": 1}, "strategy": {"bitsPerToken": 3}}},
+                  {"identifier": "sex", "format": {"type": "enum", "values": ["M", "F"]},
+                  "hashing": {"comparison": {"type": "exact"}, "strategy": {"bitsPerToken": 3}}}]}"#,
+        )
+        .unwrap();
+        let encoder = Encoder::new(schema, "s").unwrap();
+        let csv = "age,sex\n30,M\n200,F\nx,Q\n";
+        let err = encode_csv(&encoder, csv.as_bytes(), Header::Check, true, &|_| {}).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("3 invalid values"), "{text}");
+        assert!(
+            text.contains("row 1, field \"age\"") && text.contains("row 2, field \"age\""),
+            "{text}"
+        );
+        assert!(text.contains("row 2, field \"sex\""), "{text}");
+        // Without validation only unencodable values count: "x" is not an integer.
+        let err = encode_csv(&encoder, csv.as_bytes(), Header::Check, false, &|_| {}).unwrap_err();
+        assert!(err.to_string().starts_with("1 invalid values"), "{err}");
     }
 
     #[test]
