@@ -47,6 +47,9 @@ struct KeyedHashes {
 #[derive(Default)]
 pub struct TokenCache {
     maps: Vec<rustc_hash::FxHashMap<Vec<u8>, Vec<u32>>>,
+    /// Per feature: formatted value → the bits it sets (field values repeat even more than
+    /// tokens: names, places, dates).
+    values: Vec<rustc_hash::FxHashMap<String, Box<[u64]>>>,
     token: Vec<u8>,
     chars: Vec<char>,
 }
@@ -271,10 +274,23 @@ impl Encoder {
                 cache
                     .maps
                     .resize_with(self.schema.features.len(), Default::default);
+                cache
+                    .values
+                    .resize_with(self.schema.features.len(), Default::default);
+            }
+            if let Some(field_bits) = cache.values[i].get(formatted.as_str()) {
+                for (b, f) in bits.iter_mut().zip(field_bits.iter()) {
+                    *b |= f;
+                }
+                continue;
             }
             if cache.maps[i].len() > TokenCache::LIMIT {
                 cache.maps[i].clear();
             }
+            if cache.values[i].len() > TokenCache::LIMIT / 4 {
+                cache.values[i].clear();
+            }
+            let mut field_bits = vec![0u64; bits.len()];
             let mut token = std::mem::take(&mut cache.token);
             let outcome = (|| -> std::result::Result<(), String> {
                 match &hashing.comparison {
@@ -317,7 +333,7 @@ impl Encoder {
                                 k,
                                 hash_l,
                                 &mut cache.maps[i],
-                                &mut bits,
+                                &mut field_bits,
                             );
                         }
                     }
@@ -335,7 +351,7 @@ impl Encoder {
                                 k,
                                 hash_l,
                                 &mut cache.maps[i],
-                                &mut bits,
+                                &mut field_bits,
                             );
                         }
                     }
@@ -344,6 +360,10 @@ impl Encoder {
             })();
             cache.token = token;
             outcome.map_err(err)?;
+            for (b, f) in bits.iter_mut().zip(&field_bits) {
+                *b |= f;
+            }
+            cache.values[i].insert(formatted, field_bits.into_boxed_slice());
         }
         Ok(fold_to_bytes(&bits, hash_l, self.schema.xor_folds))
     }
