@@ -16,6 +16,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "docs"
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 
+step "python environment (maturin, pytest, reference packages) and test services"
+scripts/python-env.sh
+# PostgreSQL and an S3-compatible server on loopback, for the scale-out tests.
+eval "$(scripts/services.sh)"
+[ -n "${ANONLINK_TEST_DATABASE_URL:-}" ] || echo "warning: PostgreSQL could not be started; see target/services.log"
+[ -n "${ANONLINK_TEST_S3_URL:-}" ] || echo "warning: the S3 test server could not be started; see target/services.log"
+
 step "rust tests"
 cargo test --workspace --release --locked
 
@@ -34,7 +41,6 @@ step "CLI tutorials"
 bash examples/tutorials/run-all.sh
 
 step "python wheel tests"
-scripts/python-env.sh
 .venv/bin/pytest -q anonlink-py/tests
 
 step "fuzz"

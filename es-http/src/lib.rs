@@ -38,9 +38,33 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::{Router, ServiceExt};
 use tower::Layer;
 
+/// Which parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The HTTP API only (stateless; any number of them behind a load balancer).
+    Api,
+    /// Run workers only.
+    Worker,
+    /// Both (the default, and the only sensible role with the embedded storage).
+    All,
+}
+
+/// Where the service keeps its data.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Directory of the embedded storage (SQLite file, blob directory, lock).
+    pub data_dir: std::path::PathBuf,
+    /// PostgreSQL for metadata instead of SQLite: `postgres://user:password@host/db`.
+    pub database_url: Option<String>,
+    /// An object store for blobs instead of the data directory: `s3://bucket/prefix`.
+    pub object_store: Option<String>,
+}
+
 /// Settings of the service.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// Which parts this process runs.
+    pub role: Role,
     /// Allowed encoding sizes in bytes (reference defaults 1 and 1024).
     pub encoding_limits: EncodingLimits,
     /// Largest request body in bytes.
@@ -56,6 +80,7 @@ pub struct ServiceConfig {
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
+            role: Role::All,
             encoding_limits: EncodingLimits::default(),
             // 1M records of 1024 bytes as base64 JSON is about 1.4 GB.
             max_request_bytes: 2 << 30,
@@ -138,6 +163,35 @@ impl AppState {
         })
     }
 
+    /// The storage `storage` names: PostgreSQL and/or an object store when given, the
+    /// embedded storage in the data directory otherwise.
+    ///
+    /// # Errors
+    /// A backend cannot be reached or opened.
+    pub fn open_with(
+        storage: &StorageConfig,
+        config: ServiceConfig,
+    ) -> Result<AppState, StoreError> {
+        if storage.database_url.is_none() && storage.object_store.is_none() {
+            return AppState::open(&storage.data_dir, config);
+        }
+        let meta: Arc<dyn MetadataStore> = match &storage.database_url {
+            Some(url) => Arc::new(storage::PgStore::connect(url)?),
+            None => {
+                std::fs::create_dir_all(&storage.data_dir)?;
+                Arc::new(storage::SqliteStore::open(
+                    &storage.data_dir.join("metadata.sqlite"),
+                )?)
+            }
+        };
+        let blobs: Arc<dyn BlobStore> = match &storage.object_store {
+            Some(url) => Arc::new(storage::ObjectBlobs::open(url)?),
+            None => Arc::new(storage::FsBlobs::open(&storage.data_dir.join("blobs"))?),
+        };
+        // Shared storage: other processes' runs are theirs until their leases lapse.
+        Ok(AppState::new(config, meta, blobs))
+    }
+
     /// The service's settings.
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.config
@@ -204,7 +258,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let workers = worker::spawn(state.clone());
+    let workers = if state.config().role == Role::Api {
+        Vec::new()
+    } else {
+        worker::spawn(state.clone())
+    };
     let router = app(state);
     // Rewriting must happen before routing, so it wraps the router instead of being one of
     // its layers.
@@ -216,6 +274,15 @@ pub async fn serve(
         w.abort();
     }
     served
+}
+
+/// Runs only the workers (role `worker`) until `shutdown` completes.
+pub async fn run_workers(state: AppState, shutdown: impl Future<Output = ()>) {
+    let workers = worker::spawn(state);
+    shutdown.await;
+    for w in workers {
+        w.abort();
+    }
 }
 
 #[cfg(test)]

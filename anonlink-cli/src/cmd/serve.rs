@@ -17,6 +17,17 @@ pub struct ServeArgs {
     /// Directory for the embedded storage: metadata.sqlite and blobs/ (created if missing).
     #[arg(long, env = "ANONLINK_DATA_DIR", default_value = "./anonlink-data")]
     data_dir: PathBuf,
+    /// PostgreSQL for metadata instead of the embedded SQLite (several processes can share
+    /// it): postgres://user:password@host:port/database.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Object store for encodings and results instead of the data directory:
+    /// s3://bucket/prefix (credentials and endpoint from the AWS_* environment variables).
+    #[arg(long, env = "ANONLINK_OBJECT_STORE")]
+    object_store: Option<String>,
+    /// What this process runs: the HTTP API, run workers, or both.
+    #[arg(long, value_enum, env = "ANONLINK_ROLE", default_value = "all")]
+    role: RoleArg,
     /// Smallest accepted encoding, in bytes.
     #[arg(long, env = "MIN_ENCODING_SIZE", default_value_t = 1)]
     min_encoding_size: usize,
@@ -38,6 +49,13 @@ pub struct ServeArgs {
     max_candidate_pairs: u64,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Api,
+    Worker,
+    All,
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -45,6 +63,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         )
         .init();
     let config = es_http::ServiceConfig {
+        role: match args.role {
+            RoleArg::Api => es_http::Role::Api,
+            RoleArg::Worker => es_http::Role::Worker,
+            RoleArg::All => es_http::Role::All,
+        },
         encoding_limits: EncodingLimits {
             min_bytes: args.min_encoding_size,
             max_bytes: args.max_encoding_size,
@@ -54,9 +77,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         workers: args.workers,
         ..es_http::ServiceConfig::default()
     };
-    let state = es_http::AppState::open(&args.data_dir, config)
-        .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?;
+    let storage = es_http::StorageConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        object_store: args.object_store.clone(),
+    };
+    let state = es_http::AppState::open_with(&storage, config).context("opening the storage")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if matches!(args.role, RoleArg::Worker) {
+        tracing::info!("run worker started");
+        runtime.block_on(es_http::run_workers(state, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }));
+        return Ok(());
+    }
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await

@@ -22,6 +22,15 @@ impl Server {
     pub fn start_with(config: es_http::ServiceConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let state = es_http::AppState::open(dir.path(), config).unwrap();
+        Server::start_in(state, dir)
+    }
+
+    /// A server over a given state (any storage).
+    pub fn start_state(state: es_http::AppState) -> Server {
+        Server::start_in(state, tempfile::tempdir().unwrap())
+    }
+
+    fn start_in(state: es_http::AppState, dir: tempfile::TempDir) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -1,0 +1,232 @@
+//! Metadata in PostgreSQL, for several API and worker processes sharing one database.
+//!
+//! The tables mirror the SQLite store (one JSON record per row, plus the columns queries
+//! need); the migration runs at start-up. Transactions are `READ COMMITTED`; runs are read
+//! for claiming with `FOR UPDATE SKIP LOCKED`, so two workers never claim the same run and
+//! never wait on each other.
+
+use std::sync::Mutex;
+
+use anonlink_core::service::Timestamp;
+use anonlink_core::service::project::Project;
+use anonlink_core::service::run::{Run, RunState};
+use anonlink_core::service::store::{MetadataStore, StoreError, Tx};
+use anonlink_core::service::token::{Token, TokenHash};
+use postgres::{Client, NoTls};
+
+const MIGRATION: &str = "
+CREATE TABLE IF NOT EXISTS projects (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    project_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_project ON runs(project_id);
+CREATE INDEX IF NOT EXISTS runs_by_state ON runs(state);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// Metadata in a PostgreSQL database.
+pub struct PgStore {
+    client: Mutex<Client>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may hold a password: never print it.
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+fn db_err(e: postgres::Error) -> StoreError {
+    StoreError::new(format!("postgres: {e}"))
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::new(format!("stored record is not valid: {e}"))
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and applies the
+    /// migration.
+    ///
+    /// # Errors
+    /// The database cannot be reached or migrated.
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let mut client = Client::connect(url, NoTls).map_err(db_err)?;
+        // Several processes may start at once: serialise the migration.
+        client
+            .batch_execute(&format!(
+                "SELECT pg_advisory_lock(8851); {MIGRATION} SELECT pg_advisory_unlock(8851);"
+            ))
+            .map_err(db_err)?;
+        Ok(PgStore {
+            client: Mutex::new(client),
+        })
+    }
+}
+
+impl MetadataStore for PgStore {
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut client = self
+            .client
+            .lock()
+            .map_err(|_| StoreError::new("postgres connection poisoned"))?;
+        let mut tx = client.transaction().map_err(db_err)?;
+        let mut view = PgTx { tx: &mut tx };
+        f(&mut view)?;
+        tx.commit().map_err(db_err)
+    }
+}
+
+struct PgTx<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+}
+
+impl PgTx<'_, '_> {
+    fn runs_query(&mut self, sql: &str, arg: &str) -> Result<Vec<Run>, StoreError> {
+        let rows = self.tx.query(sql, &[&arg]).map_err(db_err)?;
+        rows.iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
+            .collect()
+    }
+}
+
+impl Tx for PgTx<'_, '_> {
+    fn project(&mut self, id: &str) -> Result<Option<Project>, StoreError> {
+        let row = self
+            .tx
+            .query_opt("SELECT data FROM projects WHERE id = $1", &[&id])
+            .map_err(db_err)?;
+        row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
+            .transpose()
+    }
+
+    fn put_project(&mut self, project: &Project) -> Result<(), StoreError> {
+        let data = serde_json::to_string(project).map_err(json_err)?;
+        self.tx
+            .execute(
+                "INSERT INTO projects (id, data) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
+                &[&project.id, &data],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn projects(&mut self) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let rows = self
+            .tx
+            .query("SELECT data FROM projects ORDER BY seq", &[])
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let p: Project = serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)?;
+                Ok((p.id, p.time_added))
+            })
+            .collect()
+    }
+
+    fn token(&mut self, hash: &TokenHash) -> Result<Option<Token>, StoreError> {
+        let row = self
+            .tx
+            .query_opt("SELECT data FROM tokens WHERE hash = $1", &[&hash.0])
+            .map_err(db_err)?;
+        let token: Option<Token> = row
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
+            .transpose()?;
+        Ok(token.filter(|t| t.hash.matches(hash)))
+    }
+
+    fn put_token(&mut self, token: &Token) -> Result<(), StoreError> {
+        let data = serde_json::to_string(token).map_err(json_err)?;
+        self.tx
+            .execute(
+                "INSERT INTO tokens (hash, data) VALUES ($1, $2)
+                 ON CONFLICT (hash) DO UPDATE SET data = EXCLUDED.data",
+                &[&token.hash.0, &data],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn run(&mut self, id: &str) -> Result<Option<Run>, StoreError> {
+        Ok(self
+            .runs_query("SELECT data FROM runs WHERE id = $1", id)?
+            .pop())
+    }
+
+    fn runs(&mut self, project_id: &str) -> Result<Vec<Run>, StoreError> {
+        self.runs_query(
+            "SELECT data FROM runs WHERE project_id = $1 ORDER BY seq",
+            project_id,
+        )
+    }
+
+    fn runs_in_state(&mut self, states: &[RunState]) -> Result<Vec<Run>, StoreError> {
+        let mut all = Vec::new();
+        for state in states {
+            // Rows another worker is claiming right now are skipped, not waited for.
+            all.extend(self.runs_query(
+                "SELECT data FROM runs WHERE state = $1 ORDER BY seq FOR UPDATE SKIP LOCKED",
+                state.as_str(),
+            )?);
+        }
+        all.sort_by_key(|r: &Run| r.time_added);
+        Ok(all)
+    }
+
+    fn put_run(&mut self, run: &Run) -> Result<(), StoreError> {
+        let data = serde_json::to_string(run).map_err(json_err)?;
+        self.tx
+            .execute(
+                "INSERT INTO runs (id, project_id, state, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, data = EXCLUDED.data",
+                &[&run.id, &run.project_id, &run.state.as_str(), &data],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_run(&mut self, id: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM runs WHERE id = $1", &[&id])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .tx
+            .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .map_err(db_err)?;
+        Ok(row.map(|r| r.get::<_, String>(0)))
+    }
+
+    fn put_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&key, &value],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! PostgreSQL + S3-compatible storage, with one API and two worker states sharing them.
+//! Needs the services of scripts/services.sh (ANONLINK_TEST_DATABASE_URL,
+//! ANONLINK_TEST_S3_URL and the AWS_* variables); without them each test reports a skip.
+
+mod common;
+
+use std::sync::Arc;
+
+use anonlink_core::service::store::conformance;
+use common::*;
+use es_http::storage::{ObjectBlobs, PgStore};
+use es_http::{AppState, Role, ServiceConfig};
+use serde_json::Value;
+
+/// A fresh database on the test server, so every run starts empty.
+fn fresh_database() -> Option<String> {
+    let Ok(url) = std::env::var("ANONLINK_TEST_DATABASE_URL") else {
+        eprintln!("skip: ANONLINK_TEST_DATABASE_URL is not set (run scripts/services.sh)");
+        return None;
+    };
+    let name = format!(
+        "anonlink_{}",
+        &anonlink_core::service::token::generate()[..16]
+    );
+    let mut admin =
+        postgres::Client::connect(&url, postgres::NoTls).expect("test database reachable");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+    Some(format!("{base}/{name}"))
+}
+
+fn fresh_bucket_prefix() -> Option<String> {
+    let Ok(url) = std::env::var("ANONLINK_TEST_S3_URL") else {
+        eprintln!("skip: ANONLINK_TEST_S3_URL is not set (run scripts/services.sh)");
+        return None;
+    };
+    Some(format!(
+        "{url}/{}",
+        &anonlink_core::service::token::generate()[..16]
+    ))
+}
+
+#[test]
+fn postgres_store_conforms() {
+    let Some(url) = fresh_database() else { return };
+    conformance::metadata(&PgStore::connect(&url).unwrap());
+    // Connecting again runs the migration again, harmlessly.
+    PgStore::connect(&url).unwrap();
+}
+
+#[test]
+fn s3_blob_store_conforms() {
+    let Some(url) = fresh_bucket_prefix() else {
+        return;
+    };
+    conformance::blobs(&ObjectBlobs::open(&url).unwrap());
+}
+
+#[test]
+fn api_and_two_workers_share_postgres_and_s3() {
+    let (Some(db), Some(s3)) = (fresh_database(), fresh_bucket_prefix()) else {
+        return;
+    };
+    let state = |role| {
+        let config = ServiceConfig {
+            role,
+            ..Default::default()
+        };
+        AppState::new(
+            config,
+            Arc::new(PgStore::connect(&db).unwrap()),
+            Arc::new(ObjectBlobs::open(&s3).unwrap()),
+        )
+    };
+    let server = Server::start_state(state(Role::Api));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for _ in 0..2 {
+        runtime.spawn(es_http::run_workers(
+            state(Role::Worker),
+            std::future::pending(),
+        ));
+    }
+
+    // Two-party mapping on febrl4 and a 5-party groups run, computed by the workers.
+    let project = server.create_project("mapping", 2);
+    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            server
+                .upload_json(&project, party, read_fixture(file))
+                .status(),
+            201
+        );
+    }
+    let run = server.create_run(&project, 0.8);
+    server.wait_for_run(&project, &run);
+    let mapping = server.result(&project, &run, &project.result_token);
+    assert_eq!(
+        mapping["mapping"].as_object().unwrap().len(),
+        groups_fixture("febrl4/greedy_groups_t0.8.json").len()
+    );
+
+    let groups_project = server.create_project("groups", 5);
+    for party in 0..5 {
+        let records = fixture_records(&format!("multiparty/clks-{}.json", party + 1));
+        let r = server.upload_binary(&groups_project, party, records.len(), 128, records.concat());
+        assert_eq!(r.status(), 201);
+    }
+    let runs: Vec<String> = (0..3)
+        .map(|_| server.create_run(&groups_project, 0.8))
+        .collect();
+    for run in &runs {
+        server.wait_for_run(&groups_project, run);
+        let result = server.result(&groups_project, run, &groups_project.result_token);
+        assert_eq!(
+            canonical_groups(&result),
+            groups_fixture("multiparty/greedy_groups_t0.8.json")
+        );
+    }
+    // Each run was computed exactly once.
+    let listed: Value = server
+        .get(
+            &format!("projects/{}/runs", groups_project.id),
+            Some(&groups_project.result_token),
+        )
+        .json()
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+
+    // Deleting the project removes its objects from the bucket.
+    assert_eq!(
+        server
+            .delete(
+                &format!("projects/{}", project.id),
+                Some(&project.result_token)
+            )
+            .status(),
+        204
+    );
+    let blobs = ObjectBlobs::open(&s3).unwrap();
+    use anonlink_core::service::store::BlobStore;
+    assert!(
+        blobs
+            .open(&format!("projects/{}/runs/{run}/result.json", project.id))
+            .is_err()
+    );
+    drop(runtime);
+}
