@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" pytest \
-  "anonlink==0.15.3" "clkhash==0.18.3" bitarray numpy setuptools
+  "anonlink==0.15.3" "clkhash==0.18.3" bitarray numpy setuptools pyyaml "moto[server]"
 .venv/bin/maturin build --release --quiet -m anonlink-py/Cargo.toml --out target/wheels
 .venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
   target/wheels/anonlink_rs-*.whl

@@ -41,7 +41,7 @@ step "CLI tutorials"
 bash examples/tutorials/run-all.sh
 
 step "python wheel tests"
-.venv/bin/pytest -q anonlink-py/tests
+.venv/bin/pytest -q anonlink-py/tests deploy/tests
 
 step "fuzz"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh

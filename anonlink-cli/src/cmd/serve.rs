@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// What this process runs: the HTTP API, run workers, or both.
     #[arg(long, value_enum, env = "ANONLINK_ROLE", default_value = "all")]
     role: RoleArg,
+    /// Seconds a worker's claim on a run lasts without renewal; after a worker dies, its run
+    /// is taken over this long after its last progress report.
+    #[arg(long, env = "ANONLINK_LEASE_SECONDS", default_value_t = 30)]
+    lease_seconds: u64,
     /// Smallest accepted encoding, in bytes.
     #[arg(long, env = "MIN_ENCODING_SIZE", default_value_t = 1)]
     min_encoding_size: usize,
@@ -75,6 +79,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_request_bytes: args.max_request_bytes,
         max_candidate_pairs: args.max_candidate_pairs,
         workers: args.workers,
+        lease_seconds: args.lease_seconds.max(1),
         ..es_http::ServiceConfig::default()
     };
     let storage = es_http::StorageConfig {
