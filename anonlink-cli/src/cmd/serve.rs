@@ -80,7 +80,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_candidate_pairs: args.max_candidate_pairs,
         workers: args.workers,
         lease_seconds: args.lease_seconds.max(1),
-        ..es_http::ServiceConfig::default()
     };
     let storage = es_http::StorageConfig {
         data_dir: args.data_dir.clone(),
