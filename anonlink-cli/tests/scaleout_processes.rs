@@ -183,3 +183,141 @@ fn killing_the_busy_worker_loses_nothing() {
     let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
     assert_eq!(data["attempts"], 2, "taken over exactly once");
 }
+
+#[test]
+fn restarting_the_api_mid_upload_keeps_acknowledged_uploads() {
+    let (Ok(base_url), Ok(s3_base)) = (
+        std::env::var("ANONLINK_TEST_DATABASE_URL"),
+        std::env::var("ANONLINK_TEST_S3_URL"),
+    ) else {
+        eprintln!(
+            "skip: ANONLINK_TEST_DATABASE_URL / ANONLINK_TEST_S3_URL are not set (run scripts/services.sh)"
+        );
+        return;
+    };
+    let tag = &anonlink_core::service::token::generate()[..16];
+    let mut admin = postgres::Client::connect(&base_url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE anonlink_{tag}"))
+        .unwrap();
+    let db = format!("{}/anonlink_{tag}", base_url.rsplit_once('/').unwrap().0);
+    let s3 = format!("{s3_base}/{tag}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/api/v1");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let wait_up = || {
+        let start = Instant::now();
+        while client.get(format!("{url}/status")).send().is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "api did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut procs = Killer(vec![
+        spawn("api", port, &db, &s3),
+        spawn("worker", 0, &db, &s3),
+    ]);
+    wait_up();
+
+    let (a, b) = synthetic_pair(20_000, 20_000, 0.5, 9);
+    let project: Value = client
+        .post(format!("{url}/projects"))
+        .json(&json!({"schema": {}, "result_type": "mapping"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pid = project["project_id"].as_str().unwrap().to_string();
+    let token = project["result_token"].as_str().unwrap().to_string();
+    let upload = |party: usize, clks: &anonlink_core::encoding::Clks| {
+        let mut body = Vec::new();
+        encode_binary(clks, &mut body).unwrap();
+        client
+            .post(format!("{url}/projects/{pid}/clks"))
+            .header(
+                "Authorization",
+                project["update_tokens"][party].as_str().unwrap(),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .header("Hash-Count", clks.len().to_string())
+            .header("Hash-Size", "128")
+            .body(body)
+            .send()
+    };
+    assert_eq!(upload(0, &a).unwrap().status(), 201);
+    // Party 1's upload is cut off by a SIGKILL of the API, then retried on a new API process.
+    let killer = std::thread::spawn({
+        let pid = procs.0[0].id();
+        move || {
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    });
+    let _ = upload(1, &b);
+    killer.join().unwrap();
+    let _ = procs.0[0].wait();
+    procs.0[0] = spawn("api", port, &db, &s3);
+    wait_up();
+    let described: Value = client
+        .get(format!("{url}/projects/{pid}"))
+        .header("Authorization", &token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let contributed = described["parties_contributed"].as_u64().unwrap();
+    assert!(
+        contributed >= 1,
+        "the acknowledged upload survived: {described}"
+    );
+    if contributed == 1 {
+        assert_eq!(
+            upload(1, &b).unwrap().status(),
+            201,
+            "the cut-off upload can be retried"
+        );
+    }
+    let run: Value = client
+        .post(format!("{url}/projects/{pid}/runs"))
+        .header("Authorization", &token)
+        .json(&json!({"threshold": 0.8}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rid = run["run_id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    loop {
+        let s: Value = client
+            .get(format!("{url}/projects/{pid}/runs/{rid}/status"))
+            .header("Authorization", &token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_ne!(s["state"], "error", "{s}");
+        if s["state"] == "completed" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let result: Value = client
+        .get(format!("{url}/projects/{pid}/runs/{rid}/result"))
+        .header("Authorization", &token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
+    assert_eq!(result, serde_json::to_value(&expected).unwrap());
+}
