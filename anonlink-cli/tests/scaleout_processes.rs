@@ -1,15 +1,15 @@
-//! One API process and two worker processes of `anonlink serve` sharing PostgreSQL and an
-//! S3-compatible store (scripts/services.sh starts them; without them this reports a skip).
-//! The worker computing a run is killed with SIGKILL; the other takes the run over when the
-//! lease lapses and the result equals the single-process one.
+//! One API process and worker processes of `anonlink serve` sharing PostgreSQL and an
+//! S3-compatible store (scripts/services.sh starts them; without them these report a skip).
+
+mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anonlink_core::encoding::encode_binary;
 use anonlink_core::linkage::{LinkSpec, ResultType, link};
 use anonlink_core::testing::synthetic_pair;
-use serde_json::{Value, json};
+use common::{Client, fresh_shared_storage};
+use serde_json::Value;
 
 fn spawn(role: &str, port: u16, db: &str, s3: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_anonlink"))
@@ -30,9 +30,10 @@ fn spawn(role: &str, port: u16, db: &str, s3: &str) -> Child {
         .unwrap()
 }
 
-struct Killer(Vec<Child>);
+/// Kills its processes when dropped, so a failing test leaves none behind.
+struct Processes(Vec<Child>);
 
-impl Drop for Killer {
+impl Drop for Processes {
     fn drop(&mut self) {
         for c in &mut self.0 {
             let _ = c.kill();
@@ -41,92 +42,42 @@ impl Drop for Killer {
     }
 }
 
+fn free_port() -> u16 {
+    common::free_port()
+}
+
+/// The worker computing a run is killed with SIGKILL; the other takes the run over when the
+/// lease lapses and the result equals the single-process one.
 #[test]
 fn killing_the_busy_worker_loses_nothing() {
-    let (Ok(base_url), Ok(s3_base)) = (
-        std::env::var("ANONLINK_TEST_DATABASE_URL"),
-        std::env::var("ANONLINK_TEST_S3_URL"),
-    ) else {
-        eprintln!(
-            "skip: ANONLINK_TEST_DATABASE_URL / ANONLINK_TEST_S3_URL are not set (run scripts/services.sh)"
-        );
+    let Some((db, s3)) = fresh_shared_storage() else {
         return;
     };
-    let tag = &anonlink_core::service::token::generate()[..16];
-    let mut admin = postgres::Client::connect(&base_url, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE anonlink_{tag}"))
-        .unwrap();
-    let db = format!("{}/anonlink_{tag}", base_url.rsplit_once('/').unwrap().0);
-    let s3 = format!("{s3_base}/{tag}");
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut procs = Killer(vec![spawn("api", port, &db, &s3)]);
-    let url = format!("http://127.0.0.1:{port}/api/v1");
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let start = Instant::now();
-    while client.get(format!("{url}/status")).send().is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "api did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = free_port();
+    let mut procs = Processes(vec![spawn("api", port, &db, &s3)]);
+    let api = Client::new(port);
+    api.wait_up();
     procs.0.push(spawn("worker", 0, &db, &s3));
     procs.0.push(spawn("worker", 0, &db, &s3));
 
     let (a, b) = synthetic_pair(60_000, 60_000, 0.5, 5);
-    let project: Value = client
-        .post(format!("{url}/projects"))
-        .json(&json!({"schema": {}, "result_type": "mapping"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let pid = project["project_id"].as_str().unwrap().to_string();
-    let token = project["result_token"].as_str().unwrap().to_string();
+    let (pid, token, project) = api.mapping_project();
     for (party, clks) in [&a, &b].into_iter().enumerate() {
-        let mut body = Vec::new();
-        encode_binary(clks, &mut body).unwrap();
-        let r = client
-            .post(format!("{url}/projects/{pid}/clks"))
-            .header(
-                "Authorization",
-                project["update_tokens"][party].as_str().unwrap(),
-            )
-            .header("Content-Type", "application/octet-stream")
-            .header("Hash-Count", clks.len().to_string())
-            .header("Hash-Size", "128")
-            .body(body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        assert_eq!(
+            api.upload_binary(&project, party, clks).unwrap().status(),
+            201
+        );
     }
-    let run: Value = client
-        .post(format!("{url}/projects/{pid}/runs"))
-        .header("Authorization", &token)
-        .json(&json!({"threshold": 0.8}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let rid = run["run_id"].as_str().unwrap().to_string();
+    let rid = api.create_run(&pid, &token, 0.8);
 
     // Find the worker holding the run (its lease names its process id) and kill it.
     let mut db_client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
     let start = Instant::now();
     let holder_pid: u32 = loop {
-        let row = db_client
+        if let Some(row) = db_client
             .query_opt("SELECT data FROM runs WHERE id = $1", &[&rid])
-            .unwrap();
-        if let Some(row) = row {
+            .unwrap()
+        {
             let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
             if data["state"] == "running" && data["comparisons_done"].as_u64() > Some(0) {
                 let holder = data["lease"]["holder"].as_str().unwrap().to_string();
@@ -145,36 +96,14 @@ fn killing_the_busy_worker_loses_nothing() {
     };
     let victim = procs
         .0
-        .iter_mut()
+        .iter()
         .position(|c| c.id() == holder_pid)
-        .expect("the holder is one of our workers");
+        .expect("one of our workers");
     assert_ne!(victim, 0, "the API process must not compute");
     procs.0[victim].kill().unwrap();
     procs.0[victim].wait().unwrap();
 
-    let start = Instant::now();
-    loop {
-        let s: Value = client
-            .get(format!("{url}/projects/{pid}/runs/{rid}/status"))
-            .header("Authorization", &token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_ne!(s["state"], "error", "{s}");
-        if s["state"] == "completed" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "{s}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let result: Value = client
-        .get(format!("{url}/projects/{pid}/runs/{rid}/result"))
-        .header("Authorization", &token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let result = api.wait_result(&pid, &rid, &token);
     let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
     assert_eq!(result, serde_json::to_value(&expected).unwrap());
     let row = db_client
@@ -184,96 +113,39 @@ fn killing_the_busy_worker_loses_nothing() {
     assert_eq!(data["attempts"], 2, "taken over exactly once");
 }
 
+/// An API killed during an upload keeps the acknowledged ones; the cut-off one can be
+/// retried on a new API process, and the run's result is exact.
 #[test]
 fn restarting_the_api_mid_upload_keeps_acknowledged_uploads() {
-    let (Ok(base_url), Ok(s3_base)) = (
-        std::env::var("ANONLINK_TEST_DATABASE_URL"),
-        std::env::var("ANONLINK_TEST_S3_URL"),
-    ) else {
-        eprintln!(
-            "skip: ANONLINK_TEST_DATABASE_URL / ANONLINK_TEST_S3_URL are not set (run scripts/services.sh)"
-        );
+    let Some((db, s3)) = fresh_shared_storage() else {
         return;
     };
-    let tag = &anonlink_core::service::token::generate()[..16];
-    let mut admin = postgres::Client::connect(&base_url, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE anonlink_{tag}"))
-        .unwrap();
-    let db = format!("{}/anonlink_{tag}", base_url.rsplit_once('/').unwrap().0);
-    let s3 = format!("{s3_base}/{tag}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/api/v1");
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let wait_up = || {
-        let start = Instant::now();
-        while client.get(format!("{url}/status")).send().is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "api did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let mut procs = Killer(vec![
+    let port = free_port();
+    let mut procs = Processes(vec![
         spawn("api", port, &db, &s3),
         spawn("worker", 0, &db, &s3),
     ]);
-    wait_up();
+    let api = Client::new(port);
+    api.wait_up();
 
     let (a, b) = synthetic_pair(20_000, 20_000, 0.5, 9);
-    let project: Value = client
-        .post(format!("{url}/projects"))
-        .json(&json!({"schema": {}, "result_type": "mapping"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let pid = project["project_id"].as_str().unwrap().to_string();
-    let token = project["result_token"].as_str().unwrap().to_string();
-    let upload = |party: usize, clks: &anonlink_core::encoding::Clks| {
-        let mut body = Vec::new();
-        encode_binary(clks, &mut body).unwrap();
-        client
-            .post(format!("{url}/projects/{pid}/clks"))
-            .header(
-                "Authorization",
-                project["update_tokens"][party].as_str().unwrap(),
-            )
-            .header("Content-Type", "application/octet-stream")
-            .header("Hash-Count", clks.len().to_string())
-            .header("Hash-Size", "128")
-            .body(body)
-            .send()
-    };
-    assert_eq!(upload(0, &a).unwrap().status(), 201);
-    // Party 1's upload is cut off by a SIGKILL of the API, then retried on a new API process.
+    let (pid, token, project) = api.mapping_project();
+    assert_eq!(api.upload_binary(&project, 0, &a).unwrap().status(), 201);
     let killer = std::thread::spawn({
-        let pid = procs.0[0].id();
+        let api_pid = procs.0[0].id();
         move || {
             std::thread::sleep(Duration::from_millis(5));
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-9", &api_pid.to_string()])
+                .status();
         }
     });
-    let _ = upload(1, &b);
+    let _ = api.upload_binary(&project, 1, &b);
     killer.join().unwrap();
     let _ = procs.0[0].wait();
     procs.0[0] = spawn("api", port, &db, &s3);
-    wait_up();
-    let described: Value = client
-        .get(format!("{url}/projects/{pid}"))
-        .header("Authorization", &token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    api.wait_up();
+    let described = api.get_json(&format!("projects/{pid}"), &token);
     let contributed = described["parties_contributed"].as_u64().unwrap();
     assert!(
         contributed >= 1,
@@ -281,43 +153,13 @@ fn restarting_the_api_mid_upload_keeps_acknowledged_uploads() {
     );
     if contributed == 1 {
         assert_eq!(
-            upload(1, &b).unwrap().status(),
+            api.upload_binary(&project, 1, &b).unwrap().status(),
             201,
             "the cut-off upload can be retried"
         );
     }
-    let run: Value = client
-        .post(format!("{url}/projects/{pid}/runs"))
-        .header("Authorization", &token)
-        .json(&json!({"threshold": 0.8}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let rid = run["run_id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    loop {
-        let s: Value = client
-            .get(format!("{url}/projects/{pid}/runs/{rid}/status"))
-            .header("Authorization", &token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_ne!(s["state"], "error", "{s}");
-        if s["state"] == "completed" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "{s}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let result: Value = client
-        .get(format!("{url}/projects/{pid}/runs/{rid}/result"))
-        .header("Authorization", &token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let rid = api.create_run(&pid, &token, 0.8);
+    let result = api.wait_result(&pid, &rid, &token);
     let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
     assert_eq!(result, serde_json::to_value(&expected).unwrap());
 }

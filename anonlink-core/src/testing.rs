@@ -74,36 +74,10 @@ pub fn related_clks(n: usize, bytes: usize, seed: u64, dataset: u64) -> Clks {
 /// `overlap` of `a`'s records planted in `b` as near-duplicates (a few percent of bits
 /// moved, Dice about 0.9–0.97), at random rows of `b`.
 pub fn synthetic_pair(n_a: usize, n_b: usize, overlap: f64, seed: u64) -> (Clks, Clks) {
-    const BYTES: usize = 128;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let a: Vec<[u64; 16]> = (0..n_a).map(|_| realistic_record(&mut rng)).collect();
-    let mut b: Vec<[u64; 16]> = (0..n_b).map(|_| realistic_record(&mut rng)).collect();
-    let planted = ((n_a.min(n_b) as f64) * overlap) as usize;
-    for original in a.iter().take(planted) {
-        let target = rng.random_range(0..n_b);
-        let mut copy = *original;
-        let moves = rng.random_range(5..40);
-        for _ in 0..moves {
-            let off = rng.random_range(0..1024);
-            let on = rng.random_range(0..1024);
-            copy[off / 64] &= !(1u64 << (off % 64));
-            copy[on / 64] |= 1u64 << (on % 64);
-        }
-        b[target] = copy;
-    }
-    let pack = |records: &[[u64; 16]]| {
-        let mut clks = Clks::with_record_size(BYTES).expect("128 is a multiple of 8");
-        clks.reserve(records.len());
-        let mut bytes = [0u8; BYTES];
-        for r in records {
-            for (chunk, w) in bytes.chunks_exact_mut(8).zip(r) {
-                chunk.copy_from_slice(&w.to_be_bytes());
-            }
-            clks.push(&bytes).expect("same size");
-        }
-        clks
-    };
-    (pack(&a), pack(&b))
+    let mut sets = synthetic_datasets(&[n_a, n_b], overlap, seed);
+    let b = sets.pop().expect("two datasets");
+    let a = sets.pop().expect("two datasets");
+    (a, b)
 }
 
 /// Datasets of the given sizes like real 1024-bit CLKs (see [`synthetic_pair`]): a share

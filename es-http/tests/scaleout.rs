@@ -150,3 +150,21 @@ fn api_and_two_workers_share_postgres_and_s3() {
     );
     drop(runtime);
 }
+
+/// Regression: processes starting together raced the migration (a session lock released
+/// before the tables were committed); each start must now succeed.
+#[test]
+fn regression_concurrent_migrations() {
+    let Some(url) = fresh_database() else { return };
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(&url).map(|_| ()))
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .unwrap()
+            .expect("every concurrent start migrates or finds the tables");
+    }
+}

@@ -8,9 +8,10 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 
 use super::CandidatePair;
+use crate::encoding::read_full;
 use crate::error::{Error, Result};
 
 const HEADER: [u8; 4] = [1, 8, 4, 4];
@@ -250,19 +251,6 @@ pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> 
     }
     writer.flush()?;
     Ok(written)
-}
-
-fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub fn encode_binary<W: Write>(clks: &Clks, mut writer: W) -> Result<()> {
 }
 
 /// Fills `buf` as far as the reader allows; returns the number of bytes read.
-fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize> {
+pub(crate) fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

@@ -52,7 +52,10 @@ impl std::fmt::Debug for PgStore {
 }
 
 fn db_err(e: postgres::Error) -> StoreError {
-    StoreError::new(format!("postgres: {e}"))
+    match e.as_db_error() {
+        Some(db) => StoreError::new(format!("postgres: {}: {}", db.code().code(), db.message())),
+        None => StoreError::new(format!("postgres: {e}")),
+    }
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -67,10 +70,12 @@ impl PgStore {
     /// The database cannot be reached or migrated.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
         let mut client = Client::connect(url, NoTls).map_err(db_err)?;
-        // Several processes may start at once: serialise the migration.
+        // Several processes may start at once: serialise the migration with a lock held
+        // until the migration's transaction commits (a session lock released before the
+        // commit lets the next process race the uncommitted tables).
         client
             .batch_execute(&format!(
-                "SELECT pg_advisory_lock(8851); {MIGRATION} SELECT pg_advisory_unlock(8851);"
+                "BEGIN; SELECT pg_advisory_xact_lock(8851); {MIGRATION} COMMIT;"
             ))
             .map_err(db_err)?;
         Ok(PgStore {
