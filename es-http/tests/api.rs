@@ -548,13 +548,7 @@ fn bad_uploads_and_runs() {
     let run = server.create_run(&q, 0.9);
     server.upload_json(&q, 0, json_document(&small_records(5, 16, 1)));
     server.upload_json(&q, 1, json_document(&small_records(5, 32, 1)));
-    let status: Value = server
-        .get(
-            &format!("projects/{}/runs/{run}/status", q.id),
-            Some(&q.result_token),
-        )
-        .json()
-        .unwrap();
+    let status = server.status(&q, &run);
     assert_eq!(status["state"], "error");
     assert!(
         status["message"].as_str().unwrap().contains("32 bytes"),
@@ -583,13 +577,7 @@ fn candidate_limit_fails_the_run_with_a_message() {
     let run = server.create_run(&p, 0.5);
     let start = std::time::Instant::now();
     loop {
-        let status: Value = server
-            .get(
-                &format!("projects/{}/runs/{run}/status", p.id),
-                Some(&p.result_token),
-            )
-            .json()
-            .unwrap();
+        let status = server.status(&p, &run);
         if status["state"] == "error" {
             assert_eq!(
                 status["message"],

@@ -147,19 +147,23 @@ impl Server {
             .to_string()
     }
 
+    /// The run's status, read with the result token.
+    pub fn status(&self, project: &Project, run: &str) -> Value {
+        self.get(
+            &format!("projects/{}/runs/{run}/status", project.id),
+            Some(&project.result_token),
+        )
+        .json()
+        .unwrap()
+    }
+
     /// Polls the status until completed; panics on error or timeout. Checks the progress
     /// invariants the reference's tests check on the way.
     pub fn wait_for_run(&self, project: &Project, run: &str) -> Value {
         let start = Instant::now();
         let (mut last_stage, mut last_relative) = (0, 0.0);
         loop {
-            let status: Value = self
-                .get(
-                    &format!("projects/{}/runs/{run}/status", project.id),
-                    Some(&project.result_token),
-                )
-                .json()
-                .unwrap();
+            let status = self.status(project, run);
             let state = status["state"].as_str().unwrap().to_string();
             assert_ne!(state, "error", "run failed: {status}");
             let stage = status["current_stage"]["number"].as_u64().unwrap();
