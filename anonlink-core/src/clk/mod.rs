@@ -629,30 +629,11 @@ fn tokenize(comparison: &Comparison, word: &str) -> std::result::Result<Vec<Stri
 /// A token's bytes in the field's encoding; UTF-16/32 start with a (little-endian) BOM as
 /// Python's codecs write it.
 fn encode_text(token: &str, encoding: TextEncoding) -> std::result::Result<Vec<u8>, String> {
-    match encoding {
-        TextEncoding::Utf8 => Ok(token.as_bytes().to_vec()),
-        TextEncoding::Ascii => {
-            if token.is_ascii() {
-                Ok(token.as_bytes().to_vec())
-            } else {
-                Err(format!("{token:?} cannot be encoded as ascii"))
-            }
-        }
-        TextEncoding::Utf16 => {
-            let mut out = vec![0xff, 0xfe];
-            for unit in token.encode_utf16() {
-                out.extend_from_slice(&unit.to_le_bytes());
-            }
-            Ok(out)
-        }
-        TextEncoding::Utf32 => {
-            let mut out = vec![0xff, 0xfe, 0, 0];
-            for c in token.chars() {
-                out.extend_from_slice(&(c as u32).to_le_bytes());
-            }
-            Ok(out)
-        }
-    }
+    let mut out = Vec::with_capacity(token.len() + 4);
+    push_bom(&mut out, encoding);
+    push_encoded(&mut out, token.chars(), encoding)
+        .map_err(|_| format!("{token:?} cannot be encoded as ascii"))?;
+    Ok(out)
 }
 
 fn set_bit(bits: &mut [u64], index: usize) {
