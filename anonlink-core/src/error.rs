@@ -127,6 +127,12 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// Records or block lists that do not fit a chunk's row ranges.
+    #[error("chunk: {reason}")]
+    Chunk {
+        /// What does not fit.
+        reason: String,
+    },
     /// A result type that needs exactly two datasets got another number.
     #[error("{what} needs exactly 2 datasets, got {got}")]
     NotTwoParty {

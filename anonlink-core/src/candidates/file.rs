@@ -186,40 +186,65 @@ impl<R: Read> Iterator for FileReader<R> {
     }
 }
 
-/// Merges sorted candidate files into one sorted file (k-way, streaming).
-///
-/// Each input must be in canonical order; the output is too, with the header `01 08 04 04`.
-/// Returns the number of pairs written.
+/// Pairs of several sorted candidate files, merged into canonical order (k-way, streaming:
+/// one pending pair per input in memory). Made by [`merge_sorted`].
+pub struct MergedPairs<R: Read> {
+    readers: Vec<FileReader<R>>,
+    heap: BinaryHeap<Head>,
+    last: Option<CandidatePair>,
+    yielded: usize,
+    failed: bool,
+}
+
+struct Head {
+    pair: CandidatePair,
+    source: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    // BinaryHeap is a max-heap: reverse so the canonically first pair pops first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .pair
+            .canonical_cmp(&self.pair)
+            .then(other.source.cmp(&self.source))
+    }
+}
+
+/// Merges candidate files, each in canonical order, into one canonical sequence.
 ///
 /// # Errors
-/// As [`read_file`], and [`Error::Unsorted`] when an input is out of order (the index
-/// counts pairs written so far).
-pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> {
-    struct Head {
-        pair: CandidatePair,
-        source: usize,
-    }
-    impl PartialEq for Head {
-        fn eq(&self, other: &Self) -> bool {
-            self.cmp(other) == Ordering::Equal
-        }
-    }
-    impl Eq for Head {}
-    impl PartialOrd for Head {
-        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl Ord for Head {
-        // BinaryHeap is a max-heap: reverse so the canonically first pair pops first.
-        fn cmp(&self, other: &Self) -> Ordering {
-            other
-                .pair
-                .canonical_cmp(&self.pair)
-                .then(other.source.cmp(&self.source))
-        }
-    }
-
+/// A bad header or first entry of an input ([`Error::CandidateFile`], [`Error::Io`]). The
+/// iterator yields later read errors, and [`Error::Unsorted`] when an input is out of order
+/// (the index counts pairs yielded so far); it stops after an error.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::{merge_sorted, write_file, CandidatePair};
+///
+/// let pair = |score, row0| CandidatePair { score, dataset0: 0, dataset1: 1, row0, row1: 0 };
+/// let (mut a, mut b) = (Vec::new(), Vec::new());
+/// write_file(&[pair(0.9, 0), pair(0.5, 1)], &mut a)?;
+/// write_file(&[pair(0.7, 2)], &mut b)?;
+/// let merged = merge_sorted(vec![&a[..], &b[..]])?.collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(merged.iter().map(|p| p.row0).collect::<Vec<_>>(), [0, 2, 1]);
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn merge_sorted<R: Read>(inputs: Vec<R>) -> Result<MergedPairs<R>> {
     let mut readers = inputs
         .into_iter()
         .map(FileReader::new)
@@ -230,24 +255,65 @@ pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> 
             heap.push(Head { pair, source });
         }
     }
-    let mut writer = BufWriter::new(writer);
-    writer.write_all(&HEADER)?;
-    let mut written = 0u64;
-    let mut last: Option<CandidatePair> = None;
-    while let Some(Head { pair, source }) = heap.pop() {
-        if let Some(prev) = last
+    Ok(MergedPairs {
+        readers,
+        heap,
+        last: None,
+        yielded: 0,
+        failed: false,
+    })
+}
+
+impl<R: Read> MergedPairs<R> {
+    fn advance(&mut self) -> Result<Option<CandidatePair>> {
+        let Some(Head { pair, source }) = self.heap.pop() else {
+            return Ok(None);
+        };
+        if let Some(prev) = self.last
             && prev.canonical_cmp(&pair) == Ordering::Greater
         {
             return Err(Error::Unsorted {
-                index: written as usize,
+                index: self.yielded,
             });
         }
-        write_entry(&mut writer, &pair)?;
-        written += 1;
-        last = Some(pair);
-        if let Some(next) = readers[source].next().transpose()? {
-            heap.push(Head { pair: next, source });
+        if let Some(next) = self.readers[source].next().transpose()? {
+            self.heap.push(Head { pair: next, source });
         }
+        self.last = Some(pair);
+        self.yielded += 1;
+        Ok(Some(pair))
+    }
+}
+
+impl<R: Read> Iterator for MergedPairs<R> {
+    type Item = Result<CandidatePair>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.advance();
+        if next.is_err() {
+            self.failed = true;
+        }
+        next.transpose()
+    }
+}
+
+/// Merges sorted candidate files into one sorted file (k-way, streaming).
+///
+/// Each input must be in canonical order; the output is too, with the header `01 08 04 04`.
+/// Returns the number of pairs written.
+///
+/// # Errors
+/// As [`merge_sorted`].
+pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> {
+    let mut writer = BufWriter::new(writer);
+    writer.write_all(&HEADER)?;
+    let mut written = 0u64;
+    for pair in merge_sorted(inputs)? {
+        write_entry(&mut writer, &pair?)?;
+        written += 1;
     }
     writer.flush()?;
     Ok(written)

@@ -21,7 +21,7 @@ mod tile;
 mod top_k;
 
 pub use self::blocking::find_blocked;
-pub use self::file::{FileReader, merge_files, read_file, write_file};
+pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -411,6 +411,89 @@ pub fn split_to_chunks(chunk_size_aim: f64, sizes: &[u64]) -> Vec<Chunk> {
     out
 }
 
+impl Chunk {
+    /// Number of comparisons the chunk makes without blocking.
+    pub fn comparisons(&self) -> u64 {
+        let len = |r: [u64; 2]| r[1].saturating_sub(r[0]);
+        len(self.ranges[0]) * len(self.ranges[1])
+    }
+}
+
+/// Finds the candidate pairs of one chunk: `records[i]` are the rows `chunk.ranges[i]` of
+/// dataset `chunk.datasets[i]`, and `blocks`, when given, their block lists. The pairs carry
+/// the chunk's dataset indices and whole-dataset row numbers, in canonical order, so that
+/// merging the chunks of [`split_to_chunks`] gives exactly the pairs of [`find`] (or of
+/// [`find_blocked`]) over the whole datasets when `k` is not set.
+///
+/// # Errors
+/// As [`find`]; [`Error::Chunk`] when the records or block lists do not fit the chunk.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::{find_chunk, Chunk, Config};
+/// use anonlink_core::encoding::Clks;
+///
+/// // Rows 1..2 of dataset 0 against rows 0..1 of dataset 2.
+/// let chunk = Chunk { datasets: [0, 2], ranges: [[1, 2], [0, 1]] };
+/// let a = Clks::from_concatenated(&[0xff; 8], 8)?;
+/// let b = Clks::from_concatenated(&[0xff; 8], 8)?;
+/// let pairs = find_chunk(&chunk, [&a, &b], None, &Config::new(0.9))?;
+/// let p = pairs.as_slice()[0];
+/// assert_eq!((p.dataset0, p.dataset1, p.row0, p.row1), (0, 2, 1, 0));
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn find_chunk(
+    chunk: &Chunk,
+    records: [&Clks; 2],
+    blocks: Option<[&[Vec<u64>]; 2]>,
+    config: &Config,
+) -> Result<CandidatePairs> {
+    if chunk.datasets[0] >= chunk.datasets[1] {
+        return Err(Error::Chunk {
+            reason: format!(
+                "datasets {} and {} are not in increasing order",
+                chunk.datasets[0], chunk.datasets[1]
+            ),
+        });
+    }
+    for (side, (clks, range)) in records.iter().zip(chunk.ranges).enumerate() {
+        let expected = range[1].checked_sub(range[0]).ok_or_else(|| Error::Chunk {
+            reason: format!("side {side}: range {range:?} is reversed"),
+        })?;
+        if clks.len() as u64 != expected {
+            return Err(Error::Chunk {
+                reason: format!(
+                    "side {side}: {} records for the {expected} rows of range {range:?}",
+                    clks.len()
+                ),
+            });
+        }
+        if range[1] > u64::from(u32::MAX) + 1 {
+            return Err(Error::Chunk {
+                reason: format!("side {side}: range {range:?} goes beyond 32-bit row numbers"),
+            });
+        }
+    }
+    let local = match blocks {
+        Some([b0, b1]) => find_blocked(&records, &[b0.to_vec(), b1.to_vec()], config)?,
+        None => find(&records, config)?,
+    };
+    // Relabelling by constants keeps the canonical order.
+    let offsets = [chunk.ranges[0][0] as u32, chunk.ranges[1][0] as u32];
+    let pairs = local
+        .into_vec()
+        .into_iter()
+        .map(|p| CandidatePair {
+            score: p.score,
+            dataset0: chunk.datasets[0],
+            dataset1: chunk.datasets[1],
+            row0: p.row0 + offsets[0],
+            row1: p.row1 + offsets[1],
+        })
+        .collect();
+    Ok(CandidatePairs { pairs })
+}
+
 /// Total number of comparisons an unblocked search of these datasets makes.
 pub fn total_comparisons(sizes: &[usize]) -> u64 {
     let mut total = 0u64;
@@ -425,7 +508,7 @@ pub fn total_comparisons(sizes: &[usize]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{naive_candidates, random_clks};
+    use crate::testing::{naive_candidates, random_clks, related_clks};
     use proptest::prelude::*;
 
     #[test]
@@ -527,6 +610,68 @@ mod tests {
         let zeros = Clks::from_concatenated(&[0u8; 32], 16).unwrap();
         let pairs = find(&[&zeros, &zeros], &Config::new(0.0)).unwrap();
         assert!(pairs.is_empty());
+    }
+
+    fn rows(clks: &Clks, range: [u64; 2]) -> Clks {
+        let rows: Vec<u32> = (range[0] as u32..range[1] as u32).collect();
+        clks.select(&rows)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn merged_chunks_equal_whole_search(
+            sizes in proptest::collection::vec(0usize..50, 2..5),
+            seed in any::<u64>(),
+            aim in 1.0f64..400.0,
+            t in 0.4f64..0.9,
+            blocked in any::<bool>(),
+        ) {
+            let datasets: Vec<Clks> = sizes
+                .iter()
+                .enumerate()
+                .map(|(d, &n)| related_clks(n, 16, seed, d as u64))
+                .collect();
+            let refs: Vec<&Clks> = datasets.iter().collect();
+            let blocks: Vec<Vec<Vec<u64>>> = sizes
+                .iter()
+                .map(|&n| (0..n as u64).map(|r| vec![(r ^ seed) % 3]).collect())
+                .collect();
+            let config = Config::new(t);
+            let whole = if blocked {
+                find_blocked(&refs, &blocks, &config).unwrap()
+            } else {
+                find(&refs, &config).unwrap()
+            };
+            let sizes64: Vec<u64> = sizes.iter().map(|&n| n as u64).collect();
+            let chunks = split_to_chunks(aim, &sizes64);
+            let covered: u64 = chunks.iter().map(Chunk::comparisons).sum();
+            prop_assert_eq!(covered, total_comparisons(&sizes));
+            let mut all = Vec::new();
+            for chunk in &chunks {
+                let [d0, d1] = chunk.datasets.map(|d| d as usize);
+                let a = rows(&datasets[d0], chunk.ranges[0]);
+                let b = rows(&datasets[d1], chunk.ranges[1]);
+                let slice = |d: usize, r: [u64; 2]| &blocks[d][r[0] as usize..r[1] as usize];
+                let chunk_blocks =
+                    blocked.then(|| [slice(d0, chunk.ranges[0]), slice(d1, chunk.ranges[1])]);
+                let found = find_chunk(chunk, [&a, &b], chunk_blocks, &config).unwrap();
+                all.extend(found.into_vec());
+            }
+            prop_assert_eq!(merge(all, None).unwrap(), whole);
+        }
+    }
+
+    #[test]
+    fn chunk_rejects_records_that_do_not_fit() {
+        let a = related_clks(3, 16, 1, 0);
+        let chunk = Chunk { datasets: [0, 1], ranges: [[0, 3], [2, 4]] };
+        let err = find_chunk(&chunk, [&a, &a], None, &Config::new(0.5)).unwrap_err();
+        assert!(err.to_string().contains("side 1: 3 records for the 2 rows"), "{err}");
+        let backwards = Chunk { datasets: [1, 0], ranges: [[0, 3], [0, 3]] };
+        let err = find_chunk(&backwards, [&a, &a], None, &Config::new(0.5)).unwrap_err();
+        assert!(err.to_string().contains("increasing order"), "{err}");
     }
 
     proptest! {
