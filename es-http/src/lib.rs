@@ -73,8 +73,11 @@ pub struct ServiceConfig {
     pub max_candidate_pairs: u64,
     /// Runs computed at the same time (each uses every core).
     pub workers: usize,
-    /// Seconds a worker's claim on a run lasts without renewal.
+    /// Seconds a worker's claim on a run or chunk lasts without renewal.
     pub lease_seconds: u64,
+    /// Target number of comparisons per chunk: a run's comparisons are split into chunks
+    /// of about this size, computed by whichever workers claim them.
+    pub chunk_comparisons: u64,
 }
 
 impl Default for ServiceConfig {
@@ -87,6 +90,10 @@ impl Default for ServiceConfig {
             max_candidate_pairs: 100_000_000,
             workers: 1,
             lease_seconds: 30,
+            // About a second of work for one 2-core worker: fine-grained enough to share a
+            // run between workers and to report progress, coarse enough that the per-chunk
+            // overhead (loading rows, storing candidates) stays below 1%.
+            chunk_comparisons: 2_000_000_000,
         }
     }
 }
@@ -151,7 +158,7 @@ impl AppState {
         })?;
         let meta = storage::SqliteStore::open(&data_dir.join("metadata.sqlite"))?;
         let blobs = storage::FsBlobs::open(&data_dir.join("blobs"))?;
-        worker::release_all_leases(&meta)?;
+        worker::release_leases(&meta)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,

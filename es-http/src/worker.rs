@@ -1,32 +1,42 @@
-//! Run workers: claim a queued run under a lease, compute it with the core engine, store the
-//! result, complete the run.
+//! Run workers: claim work from the queue (a chunk to compare, or a run whose chunks are all
+//! done to solve), compute it with the core engine, store what it produced.
 //!
-//! A worker renews its lease with each progress report. If the run was deleted, its project
-//! deleted, or its lease taken over meanwhile, the worker stops at its next report and
-//! leaves the run alone. After a crash, leases lapse (or, for the embedded store, are
-//! released at start-up) and the run is computed again from the stored uploads.
+//! A chunk's lease is renewed with each progress report and a solver's by a heartbeat. If
+//! the run was deleted or failed, its project deleted, or the lease taken over meanwhile,
+//! the worker stops at its next report and leaves the run alone. After a crash, leases
+//! lapse (or, for the embedded store, are released at start-up) and the interrupted chunk
+//! or solve is claimed again; chunks already done are kept.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anonlink_core::candidates::ProgressFn;
+use anonlink_core::candidates::{
+    self, CandidatePairs, ProgressFn, find_chunk, merge_sorted, write_file,
+};
 use anonlink_core::encoding::{Clks, SizeLimits, block_id, decode_binary};
-use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType};
-use anonlink_core::service::Timestamp;
+use anonlink_core::linkage::{self, LinkSpec, Linkage};
+use anonlink_core::service::chunk::RunChunk;
 use anonlink_core::service::project::{Project, UploadState};
-use anonlink_core::service::run::{Run, RunState};
-use anonlink_core::service::store::{MetadataStore, StoreError, TxError, claim_run, transact};
+use anonlink_core::service::queue::{
+    ChunkOutcome, Claim, QueueConfig, Work, claim_work, complete_chunk, complete_run, fail_run,
+    renew_chunk, renew_run,
+};
+use anonlink_core::service::run::Run;
+use anonlink_core::service::store::{MetadataStore, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::AppState;
-use crate::routes::result_key;
+use crate::routes::{chunks_prefix, result_key};
 
 /// Message of a run whose candidates exceed the configured limit (reference v1.14+).
 const TOO_MANY_CANDIDATES: &str =
     "This run has created more than the global limit of candidate pairs.";
-/// How often progress is written (and the lease renewed).
+/// How often progress is written (and a lease renewed).
 const REPORT_EVERY: Duration = Duration::from_millis(400);
+/// How long an idle worker waits before looking at the queue again (unless woken).
+const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Starts the configured number of workers.
 pub(crate) fn spawn(state: AppState) -> Vec<JoinHandle<()>> {
@@ -40,56 +50,53 @@ pub(crate) fn spawn(state: AppState) -> Vec<JoinHandle<()>> {
         .collect()
 }
 
-/// Frees every run held by a previous process of this embedded store.
-pub(crate) fn release_all_leases(meta: &dyn MetadataStore) -> Result<(), StoreError> {
-    let released = transact::<_, ()>(meta, |tx| {
-        let mut n = 0;
-        for mut run in tx.runs_in_state(&[RunState::Running])? {
-            run.lease = None;
-            tx.put_run(&run)?;
-            n += 1;
-        }
-        Ok(n)
-    });
-    match released {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(runs = n, "re-queued runs interrupted by a restart");
-            }
-            Ok(())
-        }
-        Err(TxError::Store(e)) => Err(e),
-        Err(TxError::Abort(())) => Ok(()),
+/// Frees every lease held by a previous process of this embedded store.
+pub(crate) fn release_leases(meta: &dyn MetadataStore) -> Result<(), StoreError> {
+    let runs = anonlink_core::service::queue::release_leases(meta)?;
+    if runs > 0 {
+        tracing::info!(runs, "re-queued work interrupted by a restart");
+    }
+    Ok(())
+}
+
+fn queue_config(state: &AppState) -> QueueConfig {
+    QueueConfig {
+        lease_micros: lease_micros(state),
+        chunk_comparisons: state.config().chunk_comparisons,
     }
 }
 
+fn lease_micros(state: &AppState) -> i64 {
+    (state.config().lease_seconds as i64).saturating_mul(1_000_000)
+}
+
 async fn work(state: AppState, holder: String) {
-    let lease_micros = state.config().lease_seconds as i64 * 1_000_000;
+    let config = queue_config(&state);
     loop {
         let meta = state.inner.meta.clone();
         let who = holder.clone();
         let claimed =
-            tokio::task::spawn_blocking(move || claim_run(meta.as_ref(), &who, lease_micros)).await;
+            tokio::task::spawn_blocking(move || claim_work(meta.as_ref(), &who, &config)).await;
         match claimed {
-            Ok(Ok(Some((run, project)))) => {
+            Ok(Ok(Some(work))) => {
+                // There may be more where this came from: let idle workers look too.
+                state.inner.wake.notify_waiters();
                 let state = state.clone();
                 let who = holder.clone();
-                let run_id = run.id.clone();
-                tracing::info!(run = %run_id, project = %project.id, "run started");
-                let done =
-                    tokio::task::spawn_blocking(move || execute(&state, run, project, &who)).await;
-                if let Err(e) = done {
-                    tracing::error!(run = %run_id, error = %e, "run task failed");
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || execute(&state, work, &who)).await
+                {
+                    tracing::error!(error = %e, "work task failed");
                 }
             }
             Ok(Ok(None)) => {
                 tokio::select! {
                     _ = state.inner.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
                 }
             }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "claiming a run failed");
+                tracing::error!(error = %e, "claiming work failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
@@ -101,135 +108,175 @@ async fn work(state: AppState, holder: String) {
 }
 
 enum Failure {
-    /// The run is no longer ours to finish (deleted, or its lease lost).
+    /// The work is no longer ours to finish (run deleted or failed, lease lost).
     Abandoned,
     /// The run failed; the message goes to its status.
     Failed(String),
 }
 
-fn execute(state: &AppState, run: Run, project: Project, holder: &str) {
+fn store_failure(e: StoreError) -> Failure {
+    Failure::Failed(format!("storage failed: {e}"))
+}
+
+fn execute(state: &AppState, work: Work, holder: &str) {
     let started = Instant::now();
-    match compute(state, &run, &project, holder) {
-        Ok(()) => tracing::info!(
-            run = %run.id,
-            seconds = started.elapsed().as_secs_f64(),
-            "run completed"
-        ),
-        Err(Failure::Abandoned) => tracing::info!(run = %run.id, "run abandoned"),
+    let (run, project, claim, outcome) = match work {
+        Work::Compare {
+            run,
+            project,
+            chunk,
+        } => {
+            let outcome = compare(state, &run, &project, &chunk, holder).map(|ready| {
+                tracing::info!(
+                    run = %run.id,
+                    chunk = chunk.index,
+                    of = run.chunks.unwrap_or(0),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "chunk done"
+                );
+                if ready {
+                    state.inner.wake.notify_waiters();
+                }
+            });
+            let claim = Claim::Chunk {
+                index: chunk.index,
+                holder,
+            };
+            (run, project, claim, outcome)
+        }
+        Work::Solve {
+            run,
+            project,
+            chunks,
+        } => {
+            tracing::info!(run = %run.id, chunks = chunks.len(), "solving");
+            let outcome = solve(state, &run, &project, &chunks, holder).map(|()| {
+                tracing::info!(
+                    run = %run.id,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "run completed"
+                );
+            });
+            (run, project, Claim::Solve { holder }, outcome)
+        }
+    };
+    match outcome {
+        Ok(()) => {}
+        Err(Failure::Abandoned) => tracing::info!(run = %run.id, "work abandoned"),
         Err(Failure::Failed(message)) => {
             tracing::warn!(run = %run.id, %message, "run failed");
-            let failed = update_held(state, &run.id, holder, |r| {
-                r.fail(Timestamp::now(), message.clone())
-            });
-            if let Err(e) = failed {
-                tracing::error!(run = %run.id, error = %e, "recording a failed run");
+            match fail_run(state.inner.meta.as_ref(), &run.id, claim, &message) {
+                Ok(true) => {
+                    if let Err(e) = state
+                        .inner
+                        .blobs
+                        .delete_prefix(&chunks_prefix(&project.id, &run.id))
+                    {
+                        tracing::warn!(run = %run.id, error = %e, "removing chunk files");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(run = %run.id, error = %e, "recording a failed run"),
             }
         }
     }
 }
 
-/// Applies `change` to the run if `holder` still holds it; returns whether it did.
-fn update_held(
+/// The rows `range` of party `party`'s stored encodings.
+fn load_rows(
     state: &AppState,
-    run_id: &str,
-    holder: &str,
-    mut change: impl FnMut(&mut Run),
-) -> Result<bool, StoreError> {
-    let lease_micros = state.config().lease_seconds as i64 * 1_000_000;
-    let outcome = transact::<_, ()>(state.inner.meta.as_ref(), |tx| {
-        let Some(mut run) = tx.run(run_id)? else {
-            return Ok(false);
-        };
-        let live = tx.project(&run.project_id)?.is_some_and(|p| !p.deleted);
-        if !live || !run.held_by(holder) {
-            return Ok(false);
-        }
-        change(&mut run);
-        if let Some(lease) = run.lease.as_mut() {
-            lease.expires = Timestamp::now().plus_micros(lease_micros);
-        }
-        tx.put_run(&run)?;
-        Ok(true)
-    });
-    match outcome {
-        Ok(held) => Ok(held),
-        Err(TxError::Store(e)) => Err(e),
-        Err(TxError::Abort(())) => Ok(false),
+    project: &Project,
+    party: usize,
+    range: [u64; 2],
+) -> Result<Clks, Failure> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Failure::Failed(format!("party {party}: stored encodings: {e}"))
+    };
+    let Some(UploadState::Ready {
+        count,
+        bytes_per_record,
+        blob,
+        ..
+    }) = project.parties.get(party).map(|p| &p.upload)
+    else {
+        return Err(Failure::Failed(format!(
+            "party {party} has no usable upload"
+        )));
+    };
+    if range[1] > *count {
+        return Err(failed(&format!(
+            "rows {range:?} beyond its {count} records"
+        )));
     }
+    let width = *bytes_per_record as u64;
+    let reader = state
+        .inner
+        .blobs
+        .open_range(blob, range[0] * width, (range[1] - range[0]) * width)
+        .map_err(|e| failed(&e))?;
+    let n = (range[1] - range[0]) as usize;
+    decode_binary(reader, n, *bytes_per_record, &SizeLimits::any()).map_err(|e| failed(&e))
 }
 
-fn load_datasets(state: &AppState, project: &Project) -> Result<Vec<Clks>, Failure> {
-    project
-        .parties
-        .iter()
-        .enumerate()
-        .map(|(i, party)| match &party.upload {
-            UploadState::Ready {
-                count,
-                bytes_per_record,
-                blob,
-                ..
-            } => {
-                let reader =
-                    state.inner.blobs.open(blob).map_err(|e| {
-                        Failure::Failed(format!("party {i}: stored encodings: {e}"))
-                    })?;
-                decode_binary(
-                    reader,
-                    *count as usize,
-                    *bytes_per_record,
-                    &SizeLimits::any(),
-                )
-                .map_err(|e| Failure::Failed(format!("party {i}: stored encodings: {e}")))
-            }
-            _ => Err(Failure::Failed(format!("party {i} has no usable upload"))),
-        })
-        .collect()
-}
-
-/// Block ids of every record; an upload without them (binary) puts all its records in
-/// block "1", as the reference does for records without blocking information.
+/// Block ids of party `party`'s records; an upload without them (binary) puts all its
+/// `count` records in block "1", as the reference does for records without blocking
+/// information.
 fn load_blocks(
     state: &AppState,
     project: &Project,
-    sizes: &[usize],
-) -> Result<Vec<Vec<Vec<u64>>>, Failure> {
-    project
-        .parties
-        .iter()
-        .zip(sizes)
-        .enumerate()
-        .map(|(i, (party, &n))| {
-            let blob = match &party.upload {
-                UploadState::Ready {
-                    blocks_blob: Some(blob),
-                    ..
-                } => blob,
-                _ => return Ok(vec![vec![block_id("1")]; n]),
-            };
-            let reader = state
-                .inner
-                .blobs
-                .open(blob)
-                .map_err(|e| Failure::Failed(format!("party {i}: stored blocks: {e}")))?;
-            let blocks: Vec<Vec<u64>> = serde_json::from_reader(reader)
-                .map_err(|e| Failure::Failed(format!("party {i}: stored blocks: {e}")))?;
-            Ok(blocks)
-        })
-        .collect()
+    party: usize,
+    count: usize,
+) -> Result<Vec<Vec<u64>>, Failure> {
+    let failed =
+        |e: &dyn std::fmt::Display| Failure::Failed(format!("party {party}: stored blocks: {e}"));
+    let blob = match project.parties.get(party).map(|p| &p.upload) {
+        Some(UploadState::Ready {
+            blocks_blob: Some(blob),
+            ..
+        }) => blob,
+        _ => return Ok(vec![vec![block_id("1")]; count]),
+    };
+    let reader = state.inner.blobs.open(blob).map_err(|e| failed(&e))?;
+    serde_json::from_reader(std::io::BufReader::new(reader)).map_err(|e| failed(&e))
 }
 
-fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Result<(), Failure> {
-    let store_failure = |e: StoreError| Failure::Failed(format!("storage failed: {e}"));
-    let datasets = load_datasets(state, project)?;
-    let refs: Vec<&Clks> = datasets.iter().collect();
-    let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
+/// Computes a chunk and records it; returns whether it was its run's last.
+fn compare(
+    state: &AppState,
+    run: &Run,
+    project: &Project,
+    chunk: &RunChunk,
+    holder: &str,
+) -> Result<bool, Failure> {
+    let work = &chunk.work;
+    let parties = work.datasets.map(|d| d as usize);
+    let a = load_rows(state, project, parties[0], work.ranges[0])?;
+    let b = load_rows(state, project, parties[1], work.ranges[1])?;
+    let blocks = if project.uses_blocking {
+        let sizes = project.sizes();
+        let mut sides = Vec::with_capacity(2);
+        for (&party, range) in parties.iter().zip(work.ranges) {
+            let all = load_blocks(state, project, party, sizes[party])?;
+            let rows = all
+                .get(range[0] as usize..range[1] as usize)
+                .ok_or_else(|| {
+                    Failure::Failed(format!(
+                        "party {party}: stored blocks do not cover {range:?}"
+                    ))
+                })?;
+            sides.push(rows.to_vec());
+        }
+        Some(sides)
+    } else {
+        None
+    };
 
     let done = Arc::new(AtomicU64::new(0));
     let abandoned = Arc::new(AtomicBool::new(false));
     let last_report = Arc::new(std::sync::Mutex::new(Instant::now()));
     let progress: Arc<ProgressFn> = {
-        let (state, run_id, holder) = (state.clone(), run.id.clone(), holder.to_string());
+        let (meta, run_id, index) = (state.inner.meta.clone(), chunk.run_id.clone(), chunk.index);
+        let (holder, lease) = (holder.to_string(), lease_micros(state));
         let (done, abandoned, last_report) = (done.clone(), abandoned.clone(), last_report.clone());
         Arc::new(move |n| {
             let total = done.fetch_add(n, Ordering::Relaxed) + n;
@@ -242,9 +289,7 @@ fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Resu
                 }
             });
             if due {
-                match update_held(&state, &run_id, &holder, |r| {
-                    r.comparisons_done = r.comparisons_done.max(total)
-                }) {
+                match renew_chunk(meta.as_ref(), &run_id, index, &holder, total, lease) {
                     Ok(true) => {}
                     Ok(false) => abandoned.store(true, Ordering::Relaxed),
                     Err(e) => tracing::warn!(error = %e, "writing progress failed"),
@@ -253,38 +298,144 @@ fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Resu
             !abandoned.load(Ordering::Relaxed)
         })
     };
-    let mut spec = LinkSpec::new(project.result_type, run.threshold);
-    spec.candidates = spec.candidates.with_progress(progress);
-    if project.uses_blocking {
-        spec.blocks = Some(load_blocks(state, project, &sizes)?);
-    }
-
-    let pairs = match linkage::find_candidates(&refs, &spec) {
+    let config = candidates::Config::new(run.threshold).with_progress(progress);
+    let block_refs = blocks.as_ref().map(|s| [&s[0][..], &s[1][..]]);
+    let pairs = match find_chunk(work, [&a, &b], block_refs, &config) {
         Ok(p) => p,
         Err(anonlink_core::Error::Cancelled) => return Err(Failure::Abandoned),
         Err(e) => return Err(Failure::Failed(e.to_string())),
     };
-    if pairs.len() as u64 > state.config().max_candidate_pairs {
+    drop((a, b, blocks));
+    let max = state.config().max_candidate_pairs;
+    if pairs.len() as u64 > max {
         return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
     }
-    let n_candidates = pairs.len() as u64;
-    let total = done.load(Ordering::Relaxed);
-    let next_stage = if project.result_type == ResultType::SimilarityScores {
-        2
-    } else {
-        3
-    };
-    let held = update_held(state, &run.id, holder, |r| {
-        r.comparisons_done = total;
-        r.stage = next_stage;
-        r.candidates = Some(n_candidates);
-    })
+
+    let key = format!(
+        "{}{:06}-{holder}",
+        chunks_prefix(&project.id, &chunk.run_id),
+        chunk.index
+    );
+    let mut file = Vec::with_capacity(4 + 24 * pairs.len());
+    write_file(pairs.iter(), &mut file)
+        .map_err(|e| Failure::Failed(format!("writing candidates: {e}")))?;
+    state
+        .inner
+        .blobs
+        .put(&key, &mut &file[..])
+        .map_err(store_failure)?;
+    let outcome = complete_chunk(
+        state.inner.meta.as_ref(),
+        &chunk.run_id,
+        chunk.index,
+        holder,
+        pairs.len() as u64,
+        &key,
+        max,
+    )
     .map_err(store_failure)?;
-    if !held {
-        return Err(Failure::Abandoned);
+    match outcome {
+        ChunkOutcome::Recorded { run_ready } => Ok(run_ready),
+        ChunkOutcome::Lost => {
+            let _ = state.inner.blobs.delete(&key);
+            Err(Failure::Abandoned)
+        }
+        ChunkOutcome::TooManyCandidates => Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string())),
+    }
+}
+
+/// Renews the solver's lease in the background until dropped; `lost` turns true when the
+/// run is no longer ours.
+struct Heartbeat {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Heartbeat {
+    fn start(state: &AppState, run_id: &str, holder: &str) -> Heartbeat {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let lost = Arc::new(AtomicBool::new(false));
+        let (meta, run_id, holder) = (
+            state.inner.meta.clone(),
+            run_id.to_string(),
+            holder.to_string(),
+        );
+        let lease = lease_micros(state);
+        // A third of the lease, so two renewals can fail before it lapses.
+        let every = Duration::from_micros((lease / 3).max(100_000) as u64);
+        let flag = lost.clone();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                match renew_run(meta.as_ref(), &run_id, &holder, lease) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        flag.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "renewing the solver's lease failed"),
+                }
+            }
+        });
+        Heartbeat {
+            stop: Some(stop),
+            thread: Some(thread),
+            lost,
+        }
     }
 
-    let result = linkage::solve_candidates(&pairs, &sizes, &spec)
+    fn check(&self) -> Result<(), Failure> {
+        if self.lost.load(Ordering::Relaxed) {
+            Err(Failure::Abandoned)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Merges the chunks' candidates, solves, stores the result and completes the run.
+fn solve(
+    state: &AppState,
+    run: &Run,
+    project: &Project,
+    chunks: &[RunChunk],
+    holder: &str,
+) -> Result<(), Failure> {
+    let heartbeat = Heartbeat::start(state, &run.id, holder);
+    let mut files: Vec<Box<dyn Read + Send>> = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        let blob = chunk.blob.as_deref().ok_or_else(|| {
+            Failure::Failed(format!(
+                "chunk {} is done but has no candidates",
+                chunk.index
+            ))
+        })?;
+        files.push(state.inner.blobs.open(blob).map_err(store_failure)?);
+    }
+    let total: u64 = chunks.iter().map(|c| c.candidates).sum();
+    if total > state.config().max_candidate_pairs {
+        return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
+    }
+    let merge_failed = |e: anonlink_core::Error| Failure::Failed(format!("merging chunks: {e}"));
+    let mut merged = Vec::with_capacity(total as usize);
+    for pair in merge_sorted(files).map_err(merge_failed)? {
+        merged.push(pair.map_err(merge_failed)?);
+    }
+    let pairs = CandidatePairs::from_sorted(merged).map_err(merge_failed)?;
+    heartbeat.check()?;
+
+    let spec = LinkSpec::new(project.result_type, run.threshold);
+    let result = linkage::solve_candidates(&pairs, &project.sizes(), &spec)
         .map_err(|e| Failure::Failed(e.to_string()))?;
     drop(pairs);
     let documents: Vec<(String, Vec<u8>)> = match &result {
@@ -313,48 +464,31 @@ fn compute(state: &AppState, run: &Run, project: &Project, holder: &str) -> Resu
             .put(&result_key(&project.id, &run.id, part), &mut &bytes[..])
             .map_err(store_failure)?;
     }
+    heartbeat.check()?;
+    drop(heartbeat);
 
-    let result_type = project.result_type;
-    let completed = transact::<_, ()>(state.inner.meta.as_ref(), |tx| {
-        let Some(mut r) = tx.run(&run.id)? else {
-            return Ok(false);
-        };
-        if !r.held_by(holder) || tx.project(&r.project_id)?.is_none_or(|p| p.deleted) {
-            return Ok(false);
+    let completed = complete_run(
+        state.inner.meta.as_ref(),
+        &run.id,
+        holder,
+        project.result_type,
+    )
+    .map_err(store_failure)?;
+    if !completed {
+        for (part, _) in &documents {
+            let _ = state
+                .inner
+                .blobs
+                .delete(&result_key(&project.id, &run.id, part));
         }
-        let now = Timestamp::now();
-        r.complete(now, result_type);
-        tx.put_run(&r)?;
-        // §5.8: the rate covers solved runs only.
-        if result_type != ResultType::SimilarityScores
-            && let Some(started) = r.time_started
-        {
-            let read = |v: Option<String>| v.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-            let comparisons = read(tx.setting("rate_comparisons")?) + r.total_comparisons as f64;
-            let seconds = read(tx.setting("rate_seconds")?) + now.seconds_since(started);
-            tx.put_setting("rate_comparisons", &comparisons.to_string())?;
-            tx.put_setting("rate_seconds", &seconds.to_string())?;
-            let rate = if seconds > 0.0 {
-                comparisons / seconds
-            } else {
-                comparisons
-            };
-            tx.put_setting("rate", &(rate.max(1.0) as u64).to_string())?;
-        }
-        Ok(true)
-    });
-    match completed {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            for (part, _) in &documents {
-                let _ = state
-                    .inner
-                    .blobs
-                    .delete(&result_key(&project.id, &run.id, part));
-            }
-            Err(Failure::Abandoned)
-        }
-        Err(TxError::Store(e)) => Err(store_failure(e)),
-        Err(TxError::Abort(())) => Err(Failure::Abandoned),
+        return Err(Failure::Abandoned);
     }
+    if let Err(e) = state
+        .inner
+        .blobs
+        .delete_prefix(&chunks_prefix(&project.id, &run.id))
+    {
+        tracing::warn!(run = %run.id, error = %e, "removing chunk files");
+    }
+    Ok(())
 }

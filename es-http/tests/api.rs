@@ -567,7 +567,7 @@ fn bad_uploads_and_runs() {
 fn candidate_limit_fails_the_run_with_a_message() {
     let config = es_http::ServiceConfig {
         max_candidate_pairs: 10,
-        ..Default::default()
+        ..common::test_config()
     };
     let server = Server::start_with(config);
     let p = server.create_project("groups", 2);
@@ -720,7 +720,7 @@ fn blocking_uploads_compare_only_within_blocks() {
 fn oversized_bodies_are_refused_without_state_change() {
     let config = es_http::ServiceConfig {
         max_request_bytes: 10_000,
-        ..Default::default()
+        ..common::test_config()
     };
     let server = Server::start_with(config);
     let p = server.create_project("mapping", 2);

@@ -66,7 +66,7 @@ fn api_and_two_workers_share_postgres_and_s3() {
     let state = |role| {
         let config = ServiceConfig {
             role,
-            ..Default::default()
+            ..common::test_config()
         };
         AppState::new(
             config,

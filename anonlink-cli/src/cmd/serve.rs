@@ -28,10 +28,15 @@ pub struct ServeArgs {
     /// What this process runs: the HTTP API, run workers, or both.
     #[arg(long, value_enum, env = "ANONLINK_ROLE", default_value = "all")]
     role: RoleArg,
-    /// Seconds a worker's claim on a run lasts without renewal; after a worker dies, its run
-    /// is taken over this long after its last progress report.
+    /// Seconds a worker's claim on a chunk (or on a run it solves) lasts without renewal;
+    /// after a worker dies, its work is taken over this long after its last report.
     #[arg(long, env = "ANONLINK_LEASE_SECONDS", default_value_t = 30)]
     lease_seconds: u64,
+    /// Comparisons per chunk: each run is split into chunks of about this many
+    /// comparisons, which any worker (of any process sharing the storage) may claim.
+    #[arg(long, env = "ANONLINK_CHUNK_COMPARISONS", default_value_t = 2_000_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    chunk_comparisons: u64,
     /// Smallest accepted encoding, in bytes.
     #[arg(long, env = "MIN_ENCODING_SIZE", default_value_t = 1)]
     min_encoding_size: usize,
@@ -80,6 +85,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_candidate_pairs: args.max_candidate_pairs,
         workers: args.workers,
         lease_seconds: args.lease_seconds.max(1),
+        chunk_comparisons: args.chunk_comparisons,
     };
     let storage = es_http::StorageConfig {
         data_dir: args.data_dir.clone(),

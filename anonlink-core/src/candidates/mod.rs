@@ -666,10 +666,19 @@ mod tests {
     #[test]
     fn chunk_rejects_records_that_do_not_fit() {
         let a = related_clks(3, 16, 1, 0);
-        let chunk = Chunk { datasets: [0, 1], ranges: [[0, 3], [2, 4]] };
+        let chunk = Chunk {
+            datasets: [0, 1],
+            ranges: [[0, 3], [2, 4]],
+        };
         let err = find_chunk(&chunk, [&a, &a], None, &Config::new(0.5)).unwrap_err();
-        assert!(err.to_string().contains("side 1: 3 records for the 2 rows"), "{err}");
-        let backwards = Chunk { datasets: [1, 0], ranges: [[0, 3], [0, 3]] };
+        assert!(
+            err.to_string().contains("side 1: 3 records for the 2 rows"),
+            "{err}"
+        );
+        let backwards = Chunk {
+            datasets: [1, 0],
+            ranges: [[0, 3], [0, 3]],
+        };
         let err = find_chunk(&backwards, [&a, &a], None, &Config::new(0.5)).unwrap_err();
         assert!(err.to_string().contains("increasing order"), "{err}");
     }

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::sync::Mutex;
 
 use super::Timestamp;
+use super::chunk::RunChunk;
 use super::project::Project;
 use super::run::{Run, RunState};
 use super::store::{BlobStore, MetadataStore, StoreError, Tx};
@@ -16,6 +17,7 @@ struct Data {
     tokens: BTreeMap<String, Token>,
     runs: BTreeMap<String, (u64, Run)>,
     settings: BTreeMap<String, String>,
+    chunks: BTreeMap<(String, u32), (u64, RunChunk)>,
     next_seq: u64,
 }
 
@@ -110,6 +112,41 @@ impl Tx for Data {
     }
     fn delete_run(&mut self, id: &str) -> Result<(), StoreError> {
         self.runs.remove(id);
+        self.delete_chunks(id)
+    }
+    fn chunk(&mut self, run_id: &str, index: u32) -> Result<Option<RunChunk>, StoreError> {
+        let key = (run_id.to_string(), index);
+        Ok(self.chunks.get(&key).map(|(_, c)| c.clone()))
+    }
+    fn chunks(&mut self, run_id: &str) -> Result<Vec<RunChunk>, StoreError> {
+        Ok(self
+            .chunks
+            .range((run_id.to_string(), 0)..=(run_id.to_string(), u32::MAX))
+            .map(|(_, (_, c))| c.clone())
+            .collect())
+    }
+    fn next_claimable_chunk(&mut self, now: Timestamp) -> Result<Option<RunChunk>, StoreError> {
+        Ok(self
+            .chunks
+            .values()
+            .filter(|(_, c)| c.is_claimable(now))
+            .min_by_key(|(seq, _)| *seq)
+            .map(|(_, c)| c.clone()))
+    }
+    fn put_chunk(&mut self, chunk: &RunChunk) -> Result<(), StoreError> {
+        let key = (chunk.run_id.clone(), chunk.index);
+        let seq = match self.chunks.get(&key) {
+            Some((seq, _)) => *seq,
+            None => {
+                self.next_seq += 1;
+                self.next_seq
+            }
+        };
+        self.chunks.insert(key, (seq, chunk.clone()));
+        Ok(())
+    }
+    fn delete_chunks(&mut self, run_id: &str) -> Result<(), StoreError> {
+        self.chunks.retain(|(run, _), _| run != run_id);
         Ok(())
     }
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {

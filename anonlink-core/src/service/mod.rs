@@ -6,13 +6,16 @@
 //!   runs when the last party has uploaded (API reference §5.2–5.4).
 //! - [`run`]: a run's life, `created → queued → running → completed | error`, its stages
 //!   and progress (§5.5), and the status view clients poll (§3.12).
-//! - [`store`]: the storage traits — transactions over metadata, durable blobs — and the
-//!   lease-based claiming of runs that lets several workers share a queue.
+//! - [`store`]: the storage traits — transactions over metadata, durable blobs.
+//! - [`chunk`] and [`queue`]: a run's comparisons split into chunks that any number of
+//!   workers claim under leases, then merged and solved by one of them.
 //! - [`memory`]: an in-memory store, for tests and for the conformance suite.
 //! - [`token`]: credentials from a CSPRNG, kept only as hashes.
 
+pub mod chunk;
 pub mod memory;
 pub mod project;
+pub mod queue;
 pub mod run;
 pub mod store;
 pub mod token;

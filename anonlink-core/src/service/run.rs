@@ -75,8 +75,11 @@ pub struct Run {
     pub message: Option<String>,
     /// The worker holding it, while running.
     pub lease: Option<Lease>,
-    /// How many times a worker started it (more than one after a crash).
+    /// How many times a worker started solving it (more than one after a crash).
     pub attempts: u32,
+    /// Number of chunks its comparisons were split into, once planned.
+    #[serde(default)]
+    pub chunks: Option<u32>,
 }
 
 impl Run {
@@ -103,6 +106,7 @@ impl Run {
             message: None,
             lease: None,
             attempts: 0,
+            chunks: None,
         }
     }
 
@@ -115,8 +119,9 @@ impl Run {
         }
     }
 
-    /// Whether the run can be claimed by a worker at `now`: queued, or running with a lapsed
-    /// lease (its worker died).
+    /// Whether a worker may take the run at `now`: queued (to plan its chunks), or running
+    /// with no live lease (its chunks may all be done, waiting to be solved; or its solver
+    /// died).
     pub fn is_claimable(&self, now: Timestamp) -> bool {
         match self.state {
             RunState::Queued => true,
@@ -125,13 +130,30 @@ impl Run {
         }
     }
 
-    /// A worker takes the run: it enters stage 2 with progress reset.
-    pub fn start(&mut self, holder: &str, now: Timestamp, lease_micros: i64, total: u64) {
+    /// The run enters stage 2 with its comparisons split into `chunks` chunks; no single
+    /// worker holds it while they are computed.
+    pub fn start_comparing(&mut self, now: Timestamp, total: u64, chunks: u32) {
         self.state = RunState::Running;
         self.stage = 2;
         self.comparisons_done = 0;
         self.total_comparisons = total;
         self.time_started = Some(now);
+        self.lease = None;
+        self.chunks = Some(chunks);
+    }
+
+    /// `holder` takes the run to merge its chunks' candidates and solve them.
+    pub fn start_solving(
+        &mut self,
+        holder: &str,
+        now: Timestamp,
+        lease_micros: i64,
+        result_type: ResultType,
+        candidates: u64,
+    ) {
+        self.stage = Run::stages(result_type);
+        self.comparisons_done = self.total_comparisons;
+        self.candidates = Some(candidates);
         self.lease = Some(Lease {
             holder: holder.to_string(),
             expires: now.plus_micros(lease_micros),
@@ -296,13 +318,21 @@ mod tests {
         run.state = RunState::Queued;
         let now = Timestamp::now();
         assert!(run.is_claimable(now));
-        run.start("w1", now, 1_000_000, 100);
-        assert!(!run.is_claimable(now));
-        assert!(run.is_claimable(now.plus_micros(2_000_000)));
+        run.start_comparing(now, 100, 4);
+        assert!(
+            run.is_claimable(now),
+            "no one holds a run while its chunks compute"
+        );
         run.comparisons_done = 50;
         let s = run.status(&project);
         assert_eq!(s.stage, 2);
         assert_eq!(s.progress.unwrap().relative, 0.5);
+        run.start_solving("w1", now, 1_000_000, project.result_type, 7);
+        assert!(!run.is_claimable(now));
+        assert!(run.is_claimable(now.plus_micros(2_000_000)));
+        assert!(run.held_by("w1"));
+        let s = run.status(&project);
+        assert_eq!((s.stage, run.candidates, run.attempts), (3, Some(7), 1));
         run.complete(now, project.result_type);
         let s = run.status(&project);
         assert_eq!(

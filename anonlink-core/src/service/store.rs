@@ -1,15 +1,16 @@
-//! Storage traits: metadata in transactions, encodings and results as durable blobs, and
-//! runs handed to workers under leases.
+//! Storage traits: metadata in transactions; encodings, candidate files and results as
+//! durable blobs.
 //!
 //! The traits are synchronous: the service calls them from blocking threads. A backend
 //! implements [`MetadataStore::transact`] (all reads and writes of one closure commit
 //! together, or none do) and [`BlobStore`] (a blob is durable once `put` returns). The
-//! domain rules live in [`Project`] and [`Run`]; the helpers here ([`transact`],
-//! [`claim_run`]) are written once over the traits.
+//! domain rules live in [`Project`], [`Run`] and [`super::queue`], written once over the
+//! traits.
 
 use std::io::Read;
 
 use super::Timestamp;
+use super::chunk::RunChunk;
 use super::project::Project;
 use super::run::{Run, RunState};
 use super::token::{Token, TokenHash};
@@ -52,8 +53,21 @@ pub trait Tx {
     fn runs_in_state(&mut self, states: &[RunState]) -> Result<Vec<Run>, StoreError>;
     /// Inserts or replaces a run.
     fn put_run(&mut self, run: &Run) -> Result<(), StoreError>;
-    /// Removes a run.
+    /// Removes a run and its chunks.
     fn delete_run(&mut self, id: &str) -> Result<(), StoreError>;
+    /// A chunk of a run, read for an update: backends with row locks hold this row's lock
+    /// until the transaction ends.
+    fn chunk(&mut self, run_id: &str, index: u32) -> Result<Option<RunChunk>, StoreError>;
+    /// Every chunk of a run, in index order.
+    fn chunks(&mut self, run_id: &str) -> Result<Vec<RunChunk>, StoreError>;
+    /// The oldest chunk (by insertion) that is claimable at `now` — pending, or running
+    /// under a lease that lapsed by `now` — and that no other transaction is claiming:
+    /// backends with row locks lock the row and skip rows locked by others, never wait.
+    fn next_claimable_chunk(&mut self, now: Timestamp) -> Result<Option<RunChunk>, StoreError>;
+    /// Inserts or replaces a chunk (keyed by run and index).
+    fn put_chunk(&mut self, chunk: &RunChunk) -> Result<(), StoreError>;
+    /// Removes every chunk of a run.
+    fn delete_chunks(&mut self, run_id: &str) -> Result<(), StoreError>;
     /// A service-wide value (e.g. the comparison rate).
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a service-wide value.
@@ -85,6 +99,27 @@ pub trait BlobStore: Send + Sync {
     /// # Errors
     /// No such blob, or it cannot be read.
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send>, StoreError>;
+    /// Opens `len` bytes of the blob under `key` from byte `offset` (fewer if the blob ends
+    /// first). Backends that can seek or fetch ranges override the default, which reads and
+    /// discards the bytes before `offset`.
+    ///
+    /// # Errors
+    /// No such blob, or it cannot be read.
+    fn open_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Box<dyn Read + Send>, StoreError> {
+        let mut reader = self.open(key)?;
+        let skipped = std::io::copy(&mut (&mut reader).take(offset), &mut std::io::sink())?;
+        if skipped < offset {
+            return Err(StoreError::new(format!(
+                "blob {key} ends at byte {skipped}, before offset {offset}"
+            )));
+        }
+        Ok(Box::new(reader.take(len)))
+    }
     /// Removes the blob under `key`, if any.
     ///
     /// # Errors
@@ -141,78 +176,17 @@ pub fn transact<T, E>(
     value.ok_or_else(|| TxError::Store(StoreError::new("transaction produced no value")))
 }
 
-/// Claims the oldest claimable run for `holder` under a lease of `lease_micros`: a queued
-/// run, or a running one whose holder's lease lapsed. Runs whose project is deleted or in
-/// error are failed on the way. Returns the claimed run and its project.
-///
-/// # Errors
-/// Storage failures.
-pub fn claim_run(
-    store: &dyn MetadataStore,
-    holder: &str,
-    lease_micros: i64,
-) -> Result<Option<(Run, Project)>, StoreError> {
-    let claimed = transact::<_, ()>(store, |tx| {
-        let now = Timestamp::now();
-        for mut run in tx.runs_in_state(&[RunState::Queued, RunState::Running])? {
-            if !run.is_claimable(now) {
-                continue;
-            }
-            let Some(project) = tx.project(&run.project_id)? else {
-                tx.delete_run(&run.id)?;
-                continue;
-            };
-            if project.deleted {
-                run.fail(now, "The project was deleted.");
-                tx.put_run(&run)?;
-                continue;
-            }
-            if project.in_error() {
-                let message = project
-                    .error_message()
-                    .unwrap_or("The project has an upload in error.")
-                    .to_string();
-                run.fail(now, message);
-                tx.put_run(&run)?;
-                continue;
-            }
-            let total = crate::candidates::total_comparisons(&project.sizes());
-            run.start(holder, now, lease_micros, total);
-            tx.put_run(&run)?;
-            return Ok(Some((run, project)));
-        }
-        Ok(None)
-    });
-    match claimed {
-        Ok(v) => Ok(v),
-        Err(TxError::Store(e)) => Err(e),
-        Err(TxError::Abort(())) => Ok(None),
-    }
-}
-
-/// Queues every `created` run of a project that has become ready (§5.5).
-///
-/// # Errors
-/// Storage failures.
-pub fn queue_waiting_runs(tx: &mut dyn Tx, project: &Project) -> Result<(), StoreError> {
-    if !project.ready() {
-        return Ok(());
-    }
-    for mut run in tx.runs(&project.id)? {
-        if run.state == RunState::Created {
-            run.state = RunState::Queued;
-            tx.put_run(&run)?;
-        }
-    }
-    Ok(())
-}
-
 /// A conformance suite every [`MetadataStore`] and [`BlobStore`] must pass.
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance {
     use super::*;
     use crate::linkage::ResultType;
+    use crate::service::chunk::ChunkState;
     use crate::service::project::{EncodingLimits, UploadState};
+    use crate::service::queue::{
+        ChunkOutcome, Claim, QueueConfig, Work, claim_work, complete_chunk, complete_run, fail_run,
+        queue_waiting_runs, release_leases, renew_chunk, renew_run, run_with_progress,
+    };
     use crate::service::token::TokenKind;
 
     fn project(id: &str) -> Project {
@@ -264,7 +238,7 @@ pub mod conformance {
         })
         .expect("read back");
 
-        // Runs: created, then queued when the project is ready, then claimed once.
+        // Runs: created, then queued when the project is ready, then planned into chunks.
         let mut p = project("p3");
         let run = Run::new("r1".into(), &p, 0.8, String::new(), String::new());
         transact::<_, ()>(store, |tx| {
@@ -273,7 +247,11 @@ pub mod conformance {
             Ok(())
         })
         .expect("run");
-        assert!(claim_run(store, "w", 1_000_000).expect("claim").is_none());
+        let config = QueueConfig {
+            lease_micros: 60_000_000,
+            chunk_comparisons: 2,
+        };
+        assert!(claim_work(store, "w", &config).expect("claim").is_none());
         let ready = UploadState::Ready {
             count: 3,
             bytes_per_record: 8,
@@ -288,33 +266,156 @@ pub mod conformance {
             Ok(())
         })
         .expect("queue");
-        let (claimed, claimed_project) = claim_run(store, "w1", 60_000_000)
-            .expect("claim")
-            .expect("a queued run");
-        assert_eq!(claimed.id, "r1");
-        assert_eq!(claimed.total_comparisons, 9);
-        assert_eq!(claimed_project.id, "p3");
-        assert!(claim_run(store, "w2", 60_000_000).expect("claim").is_none());
-        // A lapsed lease makes it claimable again.
+        // 3 × 3 in chunks of about 2: rows split 2 × 2 ways, 4 chunks.
+        let first = claim_work(store, "w1", &config).expect("claim");
+        let Some(Work::Compare {
+            run,
+            project,
+            chunk,
+        }) = first
+        else {
+            panic!("expected a chunk, got {first:?}");
+        };
+        assert_eq!((run.id.as_str(), project.id.as_str()), ("r1", "p3"));
+        assert_eq!((run.total_comparisons, run.chunks), (9, Some(4)));
+        assert_eq!(chunk.index, 0);
+        assert!(chunk.held_by("w1"));
+        let mut held = vec![chunk];
+        for holder in ["w2", "w3", "w4"] {
+            match claim_work(store, holder, &config).expect("claim") {
+                Some(Work::Compare { chunk, .. }) => held.push(chunk),
+                other => panic!("expected a chunk, got {other:?}"),
+            }
+        }
+        let indexes: Vec<u32> = held.iter().map(|c| c.index).collect();
+        assert_eq!(indexes, [0, 1, 2, 3]);
+        assert!(claim_work(store, "w5", &config).expect("claim").is_none());
+
+        // Progress, lease renewal and takeover after a lapsed lease.
+        assert!(renew_chunk(store, "r1", 0, "w1", 2, 60_000_000).expect("renew"));
+        assert!(!renew_chunk(store, "r1", 0, "w2", 2, 60_000_000).expect("renew"));
         transact::<_, ()>(store, |tx| {
-            let mut r = tx.run("r1")?.expect("run");
-            if let Some(l) = r.lease.as_mut() {
+            assert_eq!(
+                run_with_progress(tx, "r1")?.expect("run").comparisons_done,
+                2
+            );
+            let mut c = tx.chunk("r1", 1)?.expect("chunk");
+            if let Some(l) = c.lease.as_mut() {
                 l.expires = Timestamp(0);
             }
-            tx.put_run(&r)?;
+            tx.put_chunk(&c)?;
             Ok(())
         })
         .expect("expire");
-        let (again, _) = claim_run(store, "w2", 60_000_000)
-            .expect("claim")
-            .expect("reclaimed");
-        assert!(again.held_by("w2"));
-        assert_eq!(again.attempts, 2);
+        let Some(Work::Compare { chunk: taken, .. }) =
+            claim_work(store, "w6", &config).expect("claim")
+        else {
+            panic!("the lapsed chunk is claimable");
+        };
+        assert_eq!((taken.index, taken.attempts), (1, 2));
+        // The old holder can no longer record it; the new one can, once.
+        let lost = complete_chunk(store, "r1", 1, "w2", 5, "old", 100).expect("complete");
+        assert_eq!(lost, ChunkOutcome::Lost);
+        for (index, holder) in [(0, "w1"), (1, "w6"), (2, "w3")] {
+            let outcome = complete_chunk(store, "r1", index, holder, 1, &format!("b{index}"), 100)
+                .expect("complete");
+            assert_eq!(outcome, ChunkOutcome::Recorded { run_ready: false });
+        }
+        let again = complete_chunk(store, "r1", 1, "w6", 1, "b1", 100).expect("complete");
+        assert_eq!(again, ChunkOutcome::Lost, "a chunk is recorded once");
+        let last = complete_chunk(store, "r1", 3, "w4", 1, "b3", 100).expect("complete");
+        assert_eq!(last, ChunkOutcome::Recorded { run_ready: true });
         transact::<_, ()>(store, |tx| {
-            assert_eq!(tx.runs("p3")?.len(), 1);
+            assert_eq!(
+                run_with_progress(tx, "r1")?.expect("run").comparisons_done,
+                9
+            );
+            Ok(())
+        })
+        .expect("progress");
+
+        // Solving: one worker, under a lease.
+        let Some(Work::Solve { run, chunks, .. }) =
+            claim_work(store, "w7", &config).expect("claim")
+        else {
+            panic!("a run with every chunk done is solved");
+        };
+        assert!(run.held_by("w7"));
+        assert_eq!(run.candidates, Some(4));
+        let blobs: Vec<_> = chunks.iter().filter_map(|c| c.blob.as_deref()).collect();
+        assert_eq!(blobs, ["b0", "b1", "b2", "b3"]);
+        assert!(claim_work(store, "w8", &config).expect("claim").is_none());
+        assert!(renew_run(store, "r1", "w7", 60_000_000).expect("renew"));
+        assert!(!renew_run(store, "r1", "w8", 60_000_000).expect("renew"));
+        assert!(!complete_run(store, "r1", "w8", ResultType::Groups).expect("complete"));
+        assert!(complete_run(store, "r1", "w7", ResultType::Groups).expect("complete"));
+        transact::<_, ()>(store, |tx| {
+            let r = tx.run("r1")?.expect("run");
+            assert_eq!((r.state, r.comparisons_done), (RunState::Completed, 9));
+            assert!(
+                tx.chunks("r1")?.is_empty(),
+                "chunks are dropped with completion"
+            );
+            assert!(tx.setting("rate")?.is_some());
+            Ok(())
+        })
+        .expect("completed");
+
+        // A second run: its chunk holder fails it; restarts release leases.
+        let run2 = Run::new("r2".into(), &p, 0.8, String::new(), String::new());
+        transact::<_, ()>(store, |tx| Ok(tx.put_run(&run2)?)).expect("run 2");
+        let Some(Work::Compare { chunk, .. }) = claim_work(store, "w1", &config).expect("claim")
+        else {
+            panic!("run 2 is planned");
+        };
+        assert_eq!(release_leases(store).expect("release"), 1);
+        transact::<_, ()>(store, |tx| {
+            let c = tx.chunk("r2", chunk.index)?.expect("chunk");
+            assert_eq!((c.state, c.lease.is_none()), (ChunkState::Pending, true));
+            Ok(())
+        })
+        .expect("released");
+        let Some(Work::Compare { chunk, .. }) = claim_work(store, "w2", &config).expect("claim")
+        else {
+            panic!("the released chunk is claimable");
+        };
+        let claim = Claim::Chunk {
+            index: chunk.index,
+            holder: "w1",
+        };
+        assert!(!fail_run(store, "r2", claim, "bad").expect("fail"));
+        let claim = Claim::Chunk {
+            index: chunk.index,
+            holder: "w2",
+        };
+        assert!(fail_run(store, "r2", claim, "bad").expect("fail"));
+        transact::<_, ()>(store, |tx| {
+            let r = tx.run("r2")?.expect("run");
+            assert_eq!(
+                (r.state, r.message.as_deref()),
+                (RunState::Error, Some("bad"))
+            );
+            assert!(tx.chunks("r2")?.is_empty());
+            assert!(tx.next_claimable_chunk(Timestamp::now())?.is_none());
+            Ok(())
+        })
+        .expect("failed");
+
+        // Deleting a run deletes its chunks.
+        transact::<_, ()>(store, |tx| {
+            tx.put_chunk(&RunChunk::new(
+                "r1",
+                0,
+                crate::candidates::Chunk {
+                    datasets: [0, 1],
+                    ranges: [[0, 1], [0, 1]],
+                },
+            ))?;
+            assert_eq!(tx.runs("p3")?.len(), 2);
             tx.delete_run("r1")?;
             assert!(tx.run("r1")?.is_none());
-            assert!(tx.runs("p3")?.is_empty());
+            assert!(tx.chunks("r1")?.is_empty());
+            assert_eq!(tx.runs("p3")?.len(), 1);
             Ok(())
         })
         .expect("delete");
@@ -344,6 +445,13 @@ pub mod conformance {
         store.put("a/2", &mut &b"x"[..]).expect("put");
         store.put("b/1", &mut &b"y"[..]).expect("put");
         assert_eq!(read("a/1"), b"hello");
+        let mut range = Vec::new();
+        store
+            .open_range("a/1", 1, 3)
+            .expect("open range")
+            .read_to_end(&mut range)
+            .expect("read range");
+        assert_eq!(range, b"ell");
         store.put("a/1", &mut &b"bye"[..]).expect("replace");
         assert_eq!(read("a/1"), b"bye");
         store.delete("a/2").expect("delete");

@@ -6,7 +6,7 @@ mod runs;
 mod status;
 mod uploads;
 
-pub(crate) use runs::result_key;
+pub(crate) use runs::{chunks_prefix, result_key};
 
 use anonlink_core::service::project::Project;
 use anonlink_core::service::store::{Tx, TxError, transact};

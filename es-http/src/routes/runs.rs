@@ -4,6 +4,7 @@ use std::io::Read;
 
 use anonlink_core::linkage::ResultType;
 use anonlink_core::service::project::Project;
+use anonlink_core::service::queue::run_with_progress;
 use anonlink_core::service::run::{Run, RunState};
 use anonlink_core::service::store::Tx;
 use anonlink_core::service::token::{self, TokenKind};
@@ -37,6 +38,11 @@ pub(crate) fn result_key(project_id: &str, run_id: &str, part: &str) -> String {
     format!("projects/{project_id}/runs/{run_id}/{part}.json")
 }
 
+/// Blob key prefix of a run's chunk candidate files.
+pub(crate) fn chunks_prefix(project_id: &str, run_id: &str) -> String {
+    format!("projects/{project_id}/runs/{run_id}/chunks/")
+}
+
 /// The run if it exists in a live project; 403 otherwise.
 fn live_run(
     tx: &mut dyn Tx,
@@ -44,7 +50,7 @@ fn live_run(
     run_id: &str,
 ) -> Result<(Project, Run), anonlink_core::service::store::TxError<ApiError>> {
     let project = live_project(tx, project_id)?;
-    match tx.run(run_id)? {
+    match run_with_progress(tx, run_id)? {
         Some(run) if run.project_id == project_id => Ok((project, run)),
         _ => abort(ApiError::forbidden()),
     }

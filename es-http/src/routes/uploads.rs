@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use anonlink_core::Error as CoreError;
 use anonlink_core::encoding::{SizeLimits, UploadForm, decode_upload, encode_binary};
 use anonlink_core::service::project::{Project, UploadState};
-use anonlink_core::service::store::queue_waiting_runs;
+use anonlink_core::service::queue::queue_waiting_runs;
 use anonlink_core::service::token::{self, Token, TokenHash, TokenKind};
 use axum::body::Body;
 use axum::extract::{Path, State};

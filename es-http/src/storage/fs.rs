@@ -78,6 +78,20 @@ impl BlobStore for FsBlobs {
         Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
     }
 
+    fn open_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Box<dyn Read + Send>, StoreError> {
+        let mut file = File::open(self.path(key)?)?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+        Ok(Box::new(io::BufReader::with_capacity(
+            1 << 20,
+            file.take(len),
+        )))
+    }
+
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         match fs::remove_file(self.path(key)?) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),

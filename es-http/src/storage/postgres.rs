@@ -1,13 +1,15 @@
 //! Metadata in PostgreSQL, for several API and worker processes sharing one database.
 //!
 //! The tables mirror the SQLite store (one JSON record per row, plus the columns queries
-//! need); the migration runs at start-up. Transactions are `READ COMMITTED`; runs are read
-//! for claiming with `FOR UPDATE SKIP LOCKED`, so two workers never claim the same run and
-//! never wait on each other.
+//! need); the migration runs at start-up. Transactions are `READ COMMITTED`; runs and
+//! chunks are read for claiming with `FOR UPDATE SKIP LOCKED`, so two workers never claim
+//! the same run or chunk and never wait on each other; a chunk read for an update is locked
+//! (`FOR UPDATE`), so its holder's progress and completion never race a takeover.
 
 use std::sync::Mutex;
 
 use anonlink_core::service::Timestamp;
+use anonlink_core::service::chunk::RunChunk;
 use anonlink_core::service::project::Project;
 use anonlink_core::service::run::{Run, RunState};
 use anonlink_core::service::store::{MetadataStore, StoreError, Tx};
@@ -37,6 +39,16 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS chunks (
+    seq BIGSERIAL PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    lease_expires BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (run_id, idx)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_state ON chunks(state, seq);
 ";
 
 /// Metadata in a PostgreSQL database.
@@ -107,6 +119,19 @@ struct PgTx<'a, 'b> {
 impl PgTx<'_, '_> {
     fn runs_query(&mut self, sql: &str, arg: &str) -> Result<Vec<Run>, StoreError> {
         let rows = self.tx.query(sql, &[&arg]).map_err(db_err)?;
+        rows.iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
+            .collect()
+    }
+}
+
+impl PgTx<'_, '_> {
+    fn chunks_query(
+        &mut self,
+        sql: &str,
+        args: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<RunChunk>, StoreError> {
+        let rows = self.tx.query(sql, args).map_err(db_err)?;
         rows.iter()
             .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
             .collect()
@@ -212,6 +237,65 @@ impl Tx for PgTx<'_, '_> {
     fn delete_run(&mut self, id: &str) -> Result<(), StoreError> {
         self.tx
             .execute("DELETE FROM runs WHERE id = $1", &[&id])
+            .map_err(db_err)?;
+        self.delete_chunks(id)
+    }
+
+    fn chunk(&mut self, run_id: &str, index: u32) -> Result<Option<RunChunk>, StoreError> {
+        let index = i32::try_from(index).map_err(StoreError::new)?;
+        Ok(self
+            .chunks_query(
+                "SELECT data FROM chunks WHERE run_id = $1 AND idx = $2 FOR UPDATE",
+                &[&run_id, &index],
+            )?
+            .pop())
+    }
+
+    fn chunks(&mut self, run_id: &str) -> Result<Vec<RunChunk>, StoreError> {
+        self.chunks_query(
+            "SELECT data FROM chunks WHERE run_id = $1 ORDER BY idx",
+            &[&run_id],
+        )
+    }
+
+    fn next_claimable_chunk(&mut self, now: Timestamp) -> Result<Option<RunChunk>, StoreError> {
+        // The queue proper: a chunk another worker is claiming is skipped, never waited for.
+        Ok(self
+            .chunks_query(
+                "SELECT data FROM chunks
+                 WHERE state = 'pending' OR (state = 'running' AND lease_expires <= $1)
+                 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&now.0],
+            )?
+            .pop())
+    }
+
+    fn put_chunk(&mut self, chunk: &RunChunk) -> Result<(), StoreError> {
+        let data = serde_json::to_string(chunk).map_err(json_err)?;
+        let index = i32::try_from(chunk.index).map_err(StoreError::new)?;
+        // A running chunk without a lease is claimable at once.
+        let expires = chunk.lease_expires().map_or(i64::MIN, |t| t.0);
+        self.tx
+            .execute(
+                "INSERT INTO chunks (run_id, idx, state, lease_expires, data)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (run_id, idx) DO UPDATE SET state = EXCLUDED.state,
+                     lease_expires = EXCLUDED.lease_expires, data = EXCLUDED.data",
+                &[
+                    &chunk.run_id,
+                    &index,
+                    &chunk.state.as_str(),
+                    &expires,
+                    &data,
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_chunks(&mut self, run_id: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM chunks WHERE run_id = $1", &[&run_id])
             .map_err(db_err)?;
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use anonlink_core::service::Timestamp;
+use anonlink_core::service::chunk::RunChunk;
 use anonlink_core::service::project::Project;
 use anonlink_core::service::run::{Run, RunState};
 use anonlink_core::service::store::{MetadataStore, StoreError, Tx};
@@ -37,6 +38,16 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS chunks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    lease_expires INTEGER,
+    data TEXT NOT NULL,
+    UNIQUE (run_id, idx)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_state ON chunks(state, seq);
 ";
 
 /// Metadata in one SQLite file.
@@ -96,6 +107,23 @@ struct SqliteTx<'a> {
 }
 
 impl SqliteTx<'_> {
+    fn chunks_where(
+        &mut self,
+        clause: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<RunChunk>, StoreError> {
+        let sql = format!("SELECT data FROM chunks WHERE {clause}");
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(db_err)?;
+        let rows = stmt
+            .query_map(args, |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        let mut chunks = Vec::new();
+        for row in rows {
+            chunks.push(serde_json::from_str(&row.map_err(db_err)?).map_err(json_err)?);
+        }
+        Ok(chunks)
+    }
+
     fn runs_where(&mut self, clause: &str, arg: &str) -> Result<Vec<Run>, StoreError> {
         let sql = format!("SELECT data FROM runs WHERE {clause} ORDER BY seq");
         let mut stmt = self.tx.prepare_cached(&sql).map_err(db_err)?;
@@ -213,6 +241,56 @@ impl Tx for SqliteTx<'_> {
     fn delete_run(&mut self, id: &str) -> Result<(), StoreError> {
         self.tx
             .execute("DELETE FROM runs WHERE id = ?1", params![id])
+            .map_err(db_err)?;
+        self.delete_chunks(id)
+    }
+
+    fn chunk(&mut self, run_id: &str, index: u32) -> Result<Option<RunChunk>, StoreError> {
+        Ok(self
+            .chunks_where("run_id = ?1 AND idx = ?2", params![run_id, index])?
+            .pop())
+    }
+
+    fn chunks(&mut self, run_id: &str) -> Result<Vec<RunChunk>, StoreError> {
+        self.chunks_where("run_id = ?1 ORDER BY idx", params![run_id])
+    }
+
+    fn next_claimable_chunk(&mut self, now: Timestamp) -> Result<Option<RunChunk>, StoreError> {
+        // Transactions are serialised (BEGIN IMMEDIATE): no other claimer to skip.
+        Ok(self
+            .chunks_where(
+                "state = 'pending' OR (state = 'running' AND lease_expires <= ?1)
+                 ORDER BY seq LIMIT 1",
+                params![now.0],
+            )?
+            .pop())
+    }
+
+    fn put_chunk(&mut self, chunk: &RunChunk) -> Result<(), StoreError> {
+        let data = serde_json::to_string(chunk).map_err(json_err)?;
+        // A running chunk without a lease is claimable at once.
+        let expires = chunk.lease_expires().map_or(i64::MIN, |t| t.0);
+        self.tx
+            .execute(
+                "INSERT INTO chunks (run_id, idx, state, lease_expires, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(run_id, idx) DO UPDATE SET state = excluded.state,
+                     lease_expires = excluded.lease_expires, data = excluded.data",
+                params![
+                    chunk.run_id,
+                    chunk.index,
+                    chunk.state.as_str(),
+                    expires,
+                    data
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_chunks(&mut self, run_id: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM chunks WHERE run_id = ?1", params![run_id])
             .map_err(db_err)?;
         Ok(())
     }

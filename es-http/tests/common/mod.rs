@@ -14,9 +14,19 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// The service's defaults, but with runs split into many small chunks computed by two
+/// workers, so every test goes through chunking, concurrent claims and the k-way merge.
+pub fn test_config() -> es_http::ServiceConfig {
+    es_http::ServiceConfig {
+        chunk_comparisons: 3_000_000,
+        workers: 2,
+        ..Default::default()
+    }
+}
+
 impl Server {
     pub fn start() -> Server {
-        Server::start_with(es_http::ServiceConfig::default())
+        Server::start_with(test_config())
     }
 
     pub fn start_with(config: es_http::ServiceConfig) -> Server {
