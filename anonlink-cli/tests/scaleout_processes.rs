@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anonlink_core::linkage::{LinkSpec, ResultType, link};
-use anonlink_core::testing::synthetic_pair;
+use anonlink_core::testing::{synthetic_datasets, synthetic_pair};
 use common::{Client, fresh_shared_storage};
 use serde_json::Value;
 
@@ -21,6 +21,9 @@ fn spawn(role: &str, port: u16, db: &str, s3: &str) -> Child {
             &format!("127.0.0.1:{port}"),
             "--lease-seconds",
             "2",
+            // Many chunks per run, so a kill lands mid-chunk with others done.
+            "--chunk-comparisons",
+            "150000000",
         ])
         .args(["--database-url", db, "--object-store", s3])
         .env("RUST_LOG", "warn")
@@ -46,10 +49,11 @@ fn free_port() -> u16 {
     common::free_port()
 }
 
-/// The worker computing a run is killed with SIGKILL; the other takes the run over when the
-/// lease lapses and the result equals the single-process one.
-#[test]
-fn killing_the_busy_worker_loses_nothing() {
+/// Links `datasets` on 1 API + 2 worker processes with runs split into many chunks, kills
+/// (SIGKILL) a worker while it computes a chunk, and checks that the other worker takes the
+/// chunk over once its lease lapses, that no chunk counts twice, and that the result equals
+/// the single-process one.
+fn kill_a_busy_worker(datasets: &[anonlink_core::encoding::Clks], result_type: ResultType) {
     let Some((db, s3)) = fresh_shared_storage() else {
         return;
     };
@@ -60,9 +64,8 @@ fn killing_the_busy_worker_loses_nothing() {
     procs.0.push(spawn("worker", 0, &db, &s3));
     procs.0.push(spawn("worker", 0, &db, &s3));
 
-    let (a, b) = synthetic_pair(60_000, 60_000, 0.5, 5);
-    let (pid, token, project) = api.mapping_project();
-    for (party, clks) in [&a, &b].into_iter().enumerate() {
+    let (pid, token, project) = api.project(result_type.as_str(), datasets.len());
+    for (party, clks) in datasets.iter().enumerate() {
         assert_eq!(
             api.upload_binary(&project, party, clks).unwrap().status(),
             201
@@ -70,29 +73,35 @@ fn killing_the_busy_worker_loses_nothing() {
     }
     let rid = api.create_run(&pid, &token, 0.8);
 
-    // Find the worker holding the run (its lease names its process id) and kill it.
+    // Wait until some chunks are done and one is being computed, then kill its worker (the
+    // lease holder's name starts with its process id).
     let mut db_client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
     let start = Instant::now();
-    let holder_pid: u32 = loop {
-        if let Some(row) = db_client
-            .query_opt("SELECT data FROM runs WHERE id = $1", &[&rid])
-            .unwrap()
-        {
-            let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
-            if data["state"] == "running" && data["comparisons_done"].as_u64() > Some(0) {
-                let holder = data["lease"]["holder"].as_str().unwrap().to_string();
-                break holder.split('-').next().unwrap().parse().unwrap();
-            }
-            assert_ne!(
-                data["state"], "completed",
-                "the run finished before a worker could be killed"
-            );
+    let (victim_chunk, holder_pid) = loop {
+        let rows = db_client
+            .query("SELECT state, data FROM chunks WHERE run_id = $1", &[&rid])
+            .unwrap();
+        let done = rows
+            .iter()
+            .filter(|r| r.get::<_, &str>(0) == "done")
+            .count();
+        let running = rows.iter().find(|r| r.get::<_, &str>(0) == "running");
+        if let (true, Some(row)) = (done >= 2, running) {
+            let data: Value = serde_json::from_str(row.get::<_, &str>(1)).unwrap();
+            let holder = data["lease"]["holder"].as_str().unwrap().to_string();
+            let pid: u32 = holder.split('-').next().unwrap().parse().unwrap();
+            break (data["index"].as_i64().unwrap() as i32, pid);
         }
+        let state = api.get_json(&format!("projects/{pid}/runs/{rid}/status"), &token);
+        assert_ne!(
+            state["state"], "completed",
+            "the run finished before a worker could be killed"
+        );
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "the run did not start"
+            "no chunk started"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     };
     let victim = procs
         .0
@@ -103,14 +112,82 @@ fn killing_the_busy_worker_loses_nothing() {
     procs.0[victim].kill().unwrap();
     procs.0[victim].wait().unwrap();
 
+    // The surviving worker takes the killed worker's chunk over: a second attempt.
+    let mut taken_over = false;
+    let total = loop {
+        let row = db_client
+            .query_opt(
+                "SELECT data FROM chunks WHERE run_id = $1 AND idx = $2",
+                &[&rid, &victim_chunk],
+            )
+            .unwrap();
+        if let Some(row) = row {
+            let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+            taken_over |= data["attempts"] == 2;
+        }
+        let status = api.get_json(&format!("projects/{pid}/runs/{rid}/status"), &token);
+        if let Some(p) = status["current_stage"]["progress"]["absolute"].as_u64()
+            && status["current_stage"]["number"] == 2
+        {
+            assert!(
+                p <= status_total(datasets),
+                "progress {p} counts a chunk twice"
+            );
+        }
+        if status["state"] == "completed" {
+            break status["total_number_comparisons"].as_u64().unwrap();
+        }
+        assert_ne!(status["state"], "error", "{status}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the run did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        taken_over,
+        "the surviving worker took the killed worker's chunk over"
+    );
+    assert_eq!(total, status_total(datasets));
+
     let result = api.wait_result(&pid, &rid, &token);
-    let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
+    let refs: Vec<_> = datasets.iter().collect();
+    let (expected, stats) = link(&refs, &LinkSpec::new(result_type, 0.8)).unwrap();
     assert_eq!(result, serde_json::to_value(&expected).unwrap());
     let row = db_client
         .query_one("SELECT data FROM runs WHERE id = $1", &[&rid])
         .unwrap();
-    let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
-    assert_eq!(data["attempts"], 2, "taken over exactly once");
+    let run: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+    assert_eq!(
+        run["candidates"].as_u64(),
+        Some(stats.candidates),
+        "each chunk's candidates count once"
+    );
+    let left = db_client
+        .query_one("SELECT count(*) FROM chunks WHERE run_id = $1", &[&rid])
+        .unwrap();
+    assert_eq!(
+        left.get::<_, i64>(0),
+        0,
+        "chunks are dropped with completion"
+    );
+}
+
+fn status_total(datasets: &[anonlink_core::encoding::Clks]) -> u64 {
+    let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
+    anonlink_core::candidates::total_comparisons(&sizes)
+}
+
+#[test]
+fn killing_a_busy_worker_loses_nothing_two_parties() {
+    let (a, b) = synthetic_pair(60_000, 60_000, 0.5, 5);
+    kill_a_busy_worker(&[a, b], ResultType::Mapping);
+}
+
+#[test]
+fn killing_a_busy_worker_loses_nothing_five_parties() {
+    let datasets = synthetic_datasets(&[20_000; 5], 0.5, 6);
+    kill_a_busy_worker(&datasets, ResultType::Groups);
 }
 
 /// An API killed during an upload keeps the acknowledged ones; the cut-off one can be

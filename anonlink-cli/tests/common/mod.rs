@@ -126,10 +126,24 @@ impl Client {
 
     /// A mapping project: (project id, result token, the creation answer).
     pub fn mapping_project(&self) -> (String, String, serde_json::Value) {
+        self.project("mapping", 2)
+    }
+
+    /// A project of `result_type` for `parties` parties: its id, result token and the whole
+    /// answer (update tokens).
+    pub fn project(
+        &self,
+        result_type: &str,
+        parties: usize,
+    ) -> (String, String, serde_json::Value) {
         let project: serde_json::Value = self
             .http
             .post(format!("{}/projects", self.url))
-            .json(&serde_json::json!({"schema": {}, "result_type": "mapping"}))
+            .json(&serde_json::json!({
+                "schema": {},
+                "result_type": result_type,
+                "number_parties": parties,
+            }))
             .send()
             .unwrap()
             .json()
