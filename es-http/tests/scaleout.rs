@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use anonlink_core::service::store::conformance;
+use anonlink_core::service::store::{BlobStore, conformance};
 use common::*;
 use es_http::storage::{ObjectBlobs, PgStore};
 use es_http::{AppState, Role, ServiceConfig};
@@ -55,7 +55,19 @@ fn s3_blob_store_conforms() {
     let Some(url) = fresh_bucket_prefix() else {
         return;
     };
-    conformance::blobs(&ObjectBlobs::open(&url).unwrap());
+    let blobs = ObjectBlobs::open(&url).unwrap();
+    conformance::blobs(&blobs);
+
+    // Big enough for a multipart upload (several parts), read back whole and by range.
+    let data: Vec<u8> = (0..20 << 20).map(|i: usize| (i % 251) as u8).collect();
+    assert_eq!(blobs.put("big", &mut &data[..]).unwrap(), data.len() as u64);
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut blobs.open("big").unwrap(), &mut back).unwrap();
+    assert!(back == data, "the multipart blob reads back whole");
+    let mut range = Vec::new();
+    let reader = &mut blobs.open_range("big", (8 << 20) - 5, 100).unwrap();
+    std::io::Read::read_to_end(reader, &mut range).unwrap();
+    assert_eq!(range, data[(8 << 20) - 5..(8 << 20) + 95]);
 }
 
 #[test]
