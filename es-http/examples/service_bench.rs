@@ -4,7 +4,10 @@
 //!
 //! `scripts/bench-service.sh` starts a server on a fresh data directory, runs this and
 //! adds the server's peak RSS. By hand:
-//! `cargo run --release -p es-http --example service_bench -- http://127.0.0.1:8851/api/v1 [--skip-1m]`
+//! `cargo run --release -p es-http --example service_bench -- http://127.0.0.1:8851/api/v1 [--skip-1m] [--skip-json]`
+//!
+//! `scripts/bench-scaleout.sh` runs it against 1 API and 1 or 2 worker processes sharing
+//! PostgreSQL and an S3-compatible store.
 
 use std::time::{Duration, Instant};
 
@@ -109,7 +112,9 @@ fn main() {
     let url = args
         .next()
         .unwrap_or_else(|| "http://127.0.0.1:8851/api/v1".to_string());
-    let skip_1m = args.any(|a| a == "--skip-1m");
+    let flags: Vec<String> = args.collect();
+    let skip_1m = flags.iter().any(|a| a == "--skip-1m");
+    let skip_json = flags.iter().any(|a| a == "--skip-json");
     let bench = Bench {
         url,
         client: Client::builder()
@@ -127,13 +132,15 @@ fn main() {
         "binary_upload_mb_per_s".into(),
         json!(((len_a + len_b) as f64 / 1e6) / (secs_a + secs_b)),
     );
-    let json_project = bench.project(2);
-    let (len_a, secs_a) = bench.upload(&json_project, 0, &a, false);
-    let (len_b, secs_b) = bench.upload(&json_project, 1, &b, false);
-    report.insert(
-        "json_upload_mb_per_s".into(),
-        json!(((len_a + len_b) as f64 / 1e6) / (secs_a + secs_b)),
-    );
+    if !skip_json {
+        let json_project = bench.project(2);
+        let (len_a, secs_a) = bench.upload(&json_project, 0, &a, false);
+        let (len_b, secs_b) = bench.upload(&json_project, 1, &b, false);
+        report.insert(
+            "json_upload_mb_per_s".into(),
+            json!(((len_a + len_b) as f64 / 1e6) / (secs_a + secs_b)),
+        );
+    }
     let (run_s, fetch_s, bytes, comparisons) = bench.run(&binary, 0.8);
     report.insert(
         "100k_x_100k_groups_t0.8".into(),
