@@ -18,6 +18,7 @@ def test_compose_file():
     env = services["worker"]["environment"]
     assert env["DATABASE_URL"].startswith("postgres://")
     assert env["ANONLINK_OBJECT_STORE"].startswith("s3://")
+    assert int(env["ANONLINK_CHUNK_COMPARISONS"]) > 0
 
 
 def test_kubernetes_manifests():
