@@ -9,12 +9,14 @@ The Anonlink Entity Service REST API (behaviour of the reference v1.12, plus the
   ([`storage::SqliteStore`]) and files for encodings and results ([`storage::FsBlobs`]).
   Any other [`MetadataStore`]/[`BlobStore`] pair works through [`AppState::new`].
 - [`app`] builds the router: every endpoint under `/api/v1`, problem+json errors.
-- [`serve`] runs it on a listener together with the run workers, which claim queued runs
-  from the store under a lease and compute them with the core engine.
+- [`serve`] runs it on a listener together with the workers, which take work from the
+  store's queue (`anonlink_core::service::queue`): chunks of runs to compare, under leases,
+  and runs whose chunks are all done to merge and solve.
 
 Uploads are durable when answered: encodings are written and synced before the metadata
-commit, and the metadata commit is synced before the 201. A run that was running when the
-process died is claimed again after restart and recomputed from the stored uploads.
+commit, and the metadata commit is synced before the 201. Work in flight when the process
+died is claimed again after restart: finished chunks are kept, the interrupted ones are
+recomputed from the stored uploads.
 */
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -71,7 +73,7 @@ pub struct ServiceConfig {
     pub max_request_bytes: usize,
     /// A run that finds more candidate pairs fails with a clear message.
     pub max_candidate_pairs: u64,
-    /// Runs computed at the same time (each uses every core).
+    /// Workers in this process: chunks computed at the same time (each uses every core).
     pub workers: usize,
     /// Seconds a worker's claim on a run or chunk lasts without renewal.
     pub lease_seconds: u64,

@@ -43,7 +43,7 @@ pub struct ServeArgs {
     /// Largest accepted encoding, in bytes.
     #[arg(long, env = "MAX_ENCODING_SIZE", default_value_t = 1024)]
     max_encoding_size: usize,
-    /// Runs computed at the same time (each one uses every core).
+    /// Workers in this process: chunks computed at the same time (each one uses every core).
     #[arg(long, env = "ANONLINK_WORKERS", default_value_t = 1)]
     workers: usize,
     /// Largest request body, in bytes.
