@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use anonlink_core::service::store::{BlobStore, conformance};
+use anonlink_core::service::store::{BlobStore, MetadataStore, conformance};
 use common::*;
 use es_http::storage::{ObjectBlobs, PgStore};
 use es_http::{AppState, Role, ServiceConfig};
@@ -48,6 +48,37 @@ fn postgres_store_conforms() {
     conformance::metadata(&PgStore::connect(&url).unwrap());
     // Connecting again runs the migration again, harmlessly.
     PgStore::connect(&url).unwrap();
+}
+
+#[test]
+fn postgres_store_survives_dropped_connections() {
+    let Some(url) = fresh_database() else { return };
+    let store = PgStore::connect(&url).unwrap();
+    let put = |value: &str| {
+        store
+            .transact(&mut |tx| tx.put_setting("k", value))
+            .unwrap();
+    };
+    put("1");
+    // As after a server restart or a failover: every connection of the store is cut.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    assert!(!cut.is_empty(), "the store held a connection");
+    put("2");
+    let mut read = None;
+    store
+        .transact(&mut |tx| {
+            read = tx.setting("k")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(read.as_deref(), Some("2"));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! the same run or chunk and never wait on each other; a chunk read for an update is locked
 //! (`FOR UPDATE`), so its holder's progress and completion never race a takeover.
 
-use std::sync::Mutex;
+use std::time::Duration;
 
 use anonlink_core::service::Timestamp;
 use anonlink_core::service::chunk::RunChunk;
@@ -14,7 +14,13 @@ use anonlink_core::service::project::Project;
 use anonlink_core::service::run::{Run, RunState};
 use anonlink_core::service::store::{MetadataStore, StoreError, Tx};
 use anonlink_core::service::token::{Token, TokenHash};
-use postgres::{Client, NoTls};
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+
+/// Connections per process: API requests and workers each hold one only for a transaction.
+const POOL_SIZE: u32 = 16;
+/// Times a transaction is run again after a deadlock or serialisation failure.
+const RETRIES: usize = 3;
 
 const MIGRATION: &str = "
 CREATE TABLE IF NOT EXISTS projects (
@@ -51,9 +57,21 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_state ON chunks(state, seq);
 ";
 
-/// Metadata in a PostgreSQL database.
+/// Metadata in a PostgreSQL database, through a pool of connections (a connection found
+/// dead — the server restarted, a failover — is replaced when next checked out).
 pub struct PgStore {
-    client: Mutex<Client>,
+    /// Always `Some` until dropped.
+    pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a connection blocks on the driver's own runtime, which panics on an async
+        // runtime's thread (where the last handle to the store may well be dropped).
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -81,7 +99,18 @@ impl PgStore {
     /// # Errors
     /// The database cannot be reached or migrated.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let mut client = Client::connect(url, NoTls).map_err(db_err)?;
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::new(format!("database URL: {e}")))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(|e| StoreError::new(format!("postgres: {e}")))?;
+        let mut client = pool
+            .get()
+            .map_err(|e| StoreError::new(format!("postgres: {e}")))?;
         // Several processes may start at once: serialise the migration with a lock held
         // until the migration's transaction commits (a session lock released before the
         // commit lets the next process race the uncommitted tables).
@@ -90,10 +119,18 @@ impl PgStore {
                 "BEGIN; SELECT pg_advisory_xact_lock(8851); {MIGRATION} COMMIT;"
             ))
             .map_err(db_err)?;
-        Ok(PgStore {
-            client: Mutex::new(client),
-        })
+        drop(client);
+        Ok(PgStore { pool: Some(pool) })
     }
+}
+
+/// A failure that running the transaction again may not meet: a deadlock between two
+/// transactions (one is chosen to fail) or a serialisation failure.
+fn is_transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
 impl MetadataStore for PgStore {
@@ -102,23 +139,57 @@ impl MetadataStore for PgStore {
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut client = self
-            .client
-            .lock()
-            .map_err(|_| StoreError::new("postgres connection poisoned"))?;
-        let mut tx = client.transaction().map_err(db_err)?;
-        let mut view = PgTx { tx: &mut tx };
-        f(&mut view)?;
-        tx.commit().map_err(db_err)
+            .pool
+            .as_ref()
+            .ok_or_else(|| StoreError::new("postgres: the store is closed"))?
+            .get()
+            .map_err(|e| StoreError::new(format!("postgres: {e}")))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = client.transaction().map_err(db_err)?;
+            let mut view = PgTx {
+                tx: &mut tx,
+                transient: false,
+            };
+            let outcome = f(&mut view);
+            let transient = view.transient;
+            let committed = match outcome {
+                Ok(()) => tx.commit().map_err(|e| {
+                    let retry = is_transient(&e);
+                    (db_err(e), retry)
+                }),
+                Err(e) => Err((e, transient)),
+            };
+            match committed {
+                Ok(()) => return Ok(()),
+                Err((_, true)) if attempt <= RETRIES => {
+                    tracing::debug!(attempt, "postgres transaction retried");
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
     }
 }
 
 struct PgTx<'a, 'b> {
     tx: &'a mut postgres::Transaction<'b>,
+    /// A statement failed in a way worth running the whole transaction again.
+    transient: bool,
+}
+
+/// Converts a statement's error, noting whether the transaction is worth running again.
+fn noted(transient: &mut bool, e: postgres::Error) -> StoreError {
+    *transient |= is_transient(&e);
+    db_err(e)
 }
 
 impl PgTx<'_, '_> {
     fn runs_query(&mut self, sql: &str, arg: &str) -> Result<Vec<Run>, StoreError> {
-        let rows = self.tx.query(sql, &[&arg]).map_err(db_err)?;
+        let rows = self
+            .tx
+            .query(sql, &[&arg])
+            .map_err(|e| noted(&mut self.transient, e))?;
         rows.iter()
             .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
             .collect()
@@ -131,7 +202,10 @@ impl PgTx<'_, '_> {
         sql: &str,
         args: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Vec<RunChunk>, StoreError> {
-        let rows = self.tx.query(sql, args).map_err(db_err)?;
+        let rows = self
+            .tx
+            .query(sql, args)
+            .map_err(|e| noted(&mut self.transient, e))?;
         rows.iter()
             .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
             .collect()
@@ -143,7 +217,7 @@ impl Tx for PgTx<'_, '_> {
         let row = self
             .tx
             .query_opt("SELECT data FROM projects WHERE id = $1", &[&id])
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
             .transpose()
     }
@@ -156,7 +230,7 @@ impl Tx for PgTx<'_, '_> {
                  ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
                 &[&project.id, &data],
             )
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
     }
 
@@ -164,7 +238,7 @@ impl Tx for PgTx<'_, '_> {
         let rows = self
             .tx
             .query("SELECT data FROM projects ORDER BY seq", &[])
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         rows.iter()
             .map(|r| {
                 let p: Project = serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)?;
@@ -177,7 +251,7 @@ impl Tx for PgTx<'_, '_> {
         let row = self
             .tx
             .query_opt("SELECT data FROM tokens WHERE hash = $1", &[&hash.0])
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         let token: Option<Token> = row
             .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err))
             .transpose()?;
@@ -192,7 +266,7 @@ impl Tx for PgTx<'_, '_> {
                  ON CONFLICT (hash) DO UPDATE SET data = EXCLUDED.data",
                 &[&token.hash.0, &data],
             )
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
     }
 
@@ -230,14 +304,14 @@ impl Tx for PgTx<'_, '_> {
                  ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, data = EXCLUDED.data",
                 &[&run.id, &run.project_id, &run.state.as_str(), &data],
             )
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
     }
 
     fn delete_run(&mut self, id: &str) -> Result<(), StoreError> {
         self.tx
             .execute("DELETE FROM runs WHERE id = $1", &[&id])
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         self.delete_chunks(id)
     }
 
@@ -289,14 +363,14 @@ impl Tx for PgTx<'_, '_> {
                     &data,
                 ],
             )
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
     }
 
     fn delete_chunks(&mut self, run_id: &str) -> Result<(), StoreError> {
         self.tx
             .execute("DELETE FROM chunks WHERE run_id = $1", &[&run_id])
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
     }
 
@@ -304,7 +378,7 @@ impl Tx for PgTx<'_, '_> {
         let row = self
             .tx
             .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(row.map(|r| r.get::<_, String>(0)))
     }
 
@@ -315,7 +389,7 @@ impl Tx for PgTx<'_, '_> {
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 &[&key, &value],
             )
-            .map_err(db_err)?;
+            .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
     }
 }
