@@ -21,7 +21,7 @@ use anonlink_core::service::chunk::RunChunk;
 use anonlink_core::service::project::{Project, UploadState};
 use anonlink_core::service::queue::{
     ChunkOutcome, Claim, QueueConfig, Work, claim_work, complete_chunk, complete_run, fail_run,
-    renew_chunk, renew_run,
+    release, renew_chunk, renew_run,
 };
 use anonlink_core::service::run::Run;
 use anonlink_core::service::store::{MetadataStore, StoreError};
@@ -107,20 +107,26 @@ async fn work(state: AppState, holder: String) {
     }
 }
 
+/// Attempts at a chunk (or at solving a run) before a storage failure fails the run.
+const MAX_ATTEMPTS: u32 = 3;
+
 enum Failure {
     /// The work is no longer ours to finish (run deleted or failed, lease lost).
     Abandoned,
     /// The run failed; the message goes to its status.
     Failed(String),
+    /// Storage failed; the work goes back to the queue for another attempt, and the run
+    /// fails with this message only once the attempts are used up.
+    Retry(String),
 }
 
 fn store_failure(e: StoreError) -> Failure {
-    Failure::Failed(format!("storage failed: {e}"))
+    Failure::Retry(format!("storage failed: {e}"))
 }
 
 fn execute(state: &AppState, work: Work, holder: &str) {
     let started = Instant::now();
-    let (run, project, claim, outcome) = match work {
+    let (run, project, claim, attempts, outcome) = match work {
         Work::Compare {
             run,
             project,
@@ -142,7 +148,7 @@ fn execute(state: &AppState, work: Work, holder: &str) {
                 index: chunk.index,
                 holder,
             };
-            (run, project, claim, outcome)
+            (run, project, claim, chunk.attempts, outcome)
         }
         Work::Solve {
             run,
@@ -157,28 +163,41 @@ fn execute(state: &AppState, work: Work, holder: &str) {
                     "run completed"
                 );
             });
-            (run, project, Claim::Solve { holder }, outcome)
+            let attempts = run.attempts;
+            (run, project, Claim::Solve { holder }, attempts, outcome)
         }
     };
-    match outcome {
-        Ok(()) => {}
-        Err(Failure::Abandoned) => tracing::info!(run = %run.id, "work abandoned"),
-        Err(Failure::Failed(message)) => {
-            tracing::warn!(run = %run.id, %message, "run failed");
-            match fail_run(state.inner.meta.as_ref(), &run.id, claim, &message) {
-                Ok(true) => {
-                    if let Err(e) = state
-                        .inner
-                        .blobs
-                        .delete_prefix(&chunks_prefix(&project.id, &run.id))
-                    {
-                        tracing::warn!(run = %run.id, error = %e, "removing chunk files");
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => tracing::error!(run = %run.id, error = %e, "recording a failed run"),
+    let failure = match outcome {
+        Ok(()) => return,
+        Err(Failure::Abandoned) => {
+            tracing::info!(run = %run.id, "work abandoned");
+            return;
+        }
+        Err(Failure::Retry(message)) if attempts < MAX_ATTEMPTS => {
+            tracing::warn!(run = %run.id, attempts, %message, "giving the work back to retry");
+            if let Err(e) = release(state.inner.meta.as_ref(), &run.id, claim) {
+                // Then its lease lapses and it is retried all the same.
+                tracing::error!(run = %run.id, error = %e, "giving work back");
+            }
+            // Let whatever failed recover before this worker (or another) tries again.
+            std::thread::sleep(Duration::from_secs(u64::from(attempts)));
+            return;
+        }
+        Err(Failure::Failed(message) | Failure::Retry(message)) => message,
+    };
+    tracing::warn!(run = %run.id, message = %failure, "run failed");
+    match fail_run(state.inner.meta.as_ref(), &run.id, claim, &failure) {
+        Ok(true) => {
+            if let Err(e) = state
+                .inner
+                .blobs
+                .delete_prefix(&chunks_prefix(&project.id, &run.id))
+            {
+                tracing::warn!(run = %run.id, error = %e, "removing chunk files");
             }
         }
+        Ok(false) => {}
+        Err(e) => tracing::error!(run = %run.id, error = %e, "recording a failed run"),
     }
 }
 
@@ -213,7 +232,7 @@ fn load_rows(
         .inner
         .blobs
         .open_range(blob, range[0] * width, (range[1] - range[0]) * width)
-        .map_err(|e| failed(&e))?;
+        .map_err(|e| Failure::Retry(format!("party {party}: stored encodings: {e}")))?;
     let n = (range[1] - range[0]) as usize;
     decode_binary(reader, n, *bytes_per_record, &SizeLimits::any()).map_err(|e| failed(&e))
 }
@@ -236,7 +255,11 @@ fn load_blocks(
         }) => blob,
         _ => return Ok(vec![vec![block_id("1")]; count]),
     };
-    let reader = state.inner.blobs.open(blob).map_err(|e| failed(&e))?;
+    let reader = state
+        .inner
+        .blobs
+        .open(blob)
+        .map_err(|e| Failure::Retry(format!("party {party}: stored blocks: {e}")))?;
     serde_json::from_reader(std::io::BufReader::new(reader)).map_err(|e| failed(&e))
 }
 

@@ -49,7 +49,8 @@ pub struct RunChunk {
     pub lease: Option<Lease>,
     /// How many times a worker claimed it.
     pub attempts: u32,
-    /// Comparisons made: progress while running, all of them once done.
+    /// Comparisons made: the most any attempt reported while running, all of them once
+    /// done.
     pub comparisons_done: u64,
     /// Candidate pairs found, once done.
     pub candidates: u64,
@@ -90,7 +91,8 @@ impl RunChunk {
         }
     }
 
-    /// `holder` takes it; progress restarts from zero.
+    /// `holder` takes it. Reported progress is kept (and only raised by later reports), so
+    /// the run's progress never goes back when a chunk is computed again.
     pub fn claim(&mut self, holder: &str, now: Timestamp, lease_micros: i64) {
         self.state = ChunkState::Running;
         self.lease = Some(Lease {
@@ -98,7 +100,6 @@ impl RunChunk {
             expires: now.plus_micros(lease_micros),
         });
         self.attempts += 1;
-        self.comparisons_done = 0;
     }
 
     /// Whether `holder` still holds it (even under a lapsed lease nobody took over).
@@ -116,12 +117,11 @@ impl RunChunk {
     }
 }
 
-/// Comparisons made so far over a run's chunks: all of each done chunk, and what running
-/// chunks have reported.
+/// Comparisons made so far over a run's chunks: all of each done chunk, and the most that
+/// any attempt at the others reported.
 pub fn comparisons_done(chunks: &[RunChunk]) -> u64 {
     chunks
         .iter()
-        .filter(|c| c.state != ChunkState::Pending)
         .map(|c| c.comparisons_done.min(c.work.comparisons()))
         .sum()
 }

@@ -377,6 +377,38 @@ pub fn fail_run(
     })
 }
 
+/// Gives work back without recording anything, if `claim` still stands: the chunk becomes
+/// pending again, or the run unheld (all its chunks done) — for another attempt, by any
+/// worker, after a failure that may not recur (storage unreachable). Returns whether it did.
+///
+/// # Errors
+/// Storage failures.
+pub fn release(
+    store: &dyn MetadataStore,
+    run_id: &str,
+    claim: Claim<'_>,
+) -> Result<bool, StoreError> {
+    run_tx(store, |tx| match claim {
+        Claim::Chunk { index, holder } => {
+            let Some(mut chunk) = tx.chunk(run_id, index)?.filter(|c| c.held_by(holder)) else {
+                return Ok(false);
+            };
+            chunk.state = ChunkState::Pending;
+            chunk.lease = None;
+            tx.put_chunk(&chunk)?;
+            Ok(true)
+        }
+        Claim::Solve { holder } => {
+            let Some(mut run) = tx.run(run_id)?.filter(|r| r.held_by(holder)) else {
+                return Ok(false);
+            };
+            run.lease = None;
+            tx.put_run(&run)?;
+            Ok(true)
+        }
+    })
+}
+
 /// Completes a run solved by `holder` (its result is stored), drops its chunks and adds it
 /// to the service's comparison rate (§5.8: solved runs only). Returns `false` when the run
 /// is no longer `holder`'s; the result should then be removed.
@@ -431,7 +463,6 @@ pub fn release_leases(store: &dyn MetadataStore) -> Result<usize, StoreError> {
                 if chunk.state == ChunkState::Running {
                     chunk.state = ChunkState::Pending;
                     chunk.lease = None;
-                    chunk.comparisons_done = 0;
                     tx.put_chunk(&chunk)?;
                     touched = true;
                 }

@@ -185,7 +185,7 @@ pub mod conformance {
     use crate::service::project::{EncodingLimits, UploadState};
     use crate::service::queue::{
         ChunkOutcome, Claim, QueueConfig, Work, claim_work, complete_chunk, complete_run, fail_run,
-        queue_waiting_runs, release_leases, renew_chunk, renew_run, run_with_progress,
+        queue_waiting_runs, release, release_leases, renew_chunk, renew_run, run_with_progress,
     };
     use crate::service::token::TokenKind;
 
@@ -345,6 +345,11 @@ pub mod conformance {
         let blobs: Vec<_> = chunks.iter().filter_map(|c| c.blob.as_deref()).collect();
         assert_eq!(blobs, ["b0", "b1", "b2", "b3"]);
         assert!(claim_work(store, "w8", &config).expect("claim").is_none());
+        assert!(release(store, "r1", Claim::Solve { holder: "w7" }).expect("release"));
+        let Some(Work::Solve { run, .. }) = claim_work(store, "w7", &config).expect("claim") else {
+            panic!("a released solve is claimable again");
+        };
+        assert_eq!(run.attempts, 2);
         assert!(renew_run(store, "r1", "w7", 60_000_000).expect("renew"));
         assert!(!renew_run(store, "r1", "w8", 60_000_000).expect("renew"));
         assert!(!complete_run(store, "r1", "w8", ResultType::Groups).expect("complete"));
@@ -379,6 +384,18 @@ pub mod conformance {
         else {
             panic!("the released chunk is claimable");
         };
+        let claim = Claim::Chunk {
+            index: chunk.index,
+            holder: "w2",
+        };
+        // Given back (a storage hiccup), it is claimable again, as a further attempt.
+        assert!(release(store, "r2", claim).expect("release"));
+        assert!(!release(store, "r2", claim).expect("released once"));
+        let Some(Work::Compare { chunk, .. }) = claim_work(store, "w2", &config).expect("claim")
+        else {
+            panic!("the given-back chunk is claimable");
+        };
+        assert_eq!(chunk.attempts, 3, "w1, w2 after the restart, w2 again");
         let claim = Claim::Chunk {
             index: chunk.index,
             holder: "w1",
