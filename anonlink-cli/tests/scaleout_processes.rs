@@ -12,6 +12,10 @@ use common::{Client, fresh_shared_storage};
 use serde_json::Value;
 
 fn spawn(role: &str, port: u16, db: &str, s3: &str) -> Child {
+    spawn_with_lease(role, port, db, s3, 2)
+}
+
+fn spawn_with_lease(role: &str, port: u16, db: &str, s3: &str, lease_seconds: u32) -> Child {
     Command::new(env!("CARGO_BIN_EXE_anonlink"))
         .args([
             "serve",
@@ -20,7 +24,7 @@ fn spawn(role: &str, port: u16, db: &str, s3: &str) -> Child {
             "--bind",
             &format!("127.0.0.1:{port}"),
             "--lease-seconds",
-            "2",
+            &lease_seconds.to_string(),
             // Many chunks per run, so a kill lands mid-chunk with others done.
             "--chunk-comparisons",
             "150000000",
@@ -188,6 +192,93 @@ fn killing_a_busy_worker_loses_nothing_two_parties() {
 fn killing_a_busy_worker_loses_nothing_five_parties() {
     let datasets = synthetic_datasets(&[20_000; 5], 0.5, 6);
     kill_a_busy_worker(&datasets, ResultType::Groups);
+}
+
+/// A worker stopped with SIGTERM (as by a rolling deployment) gives its chunk back at once:
+/// the other worker takes it over long before the lease would lapse, the stopped process
+/// exits cleanly, and the result is exact.
+#[test]
+fn a_terminated_worker_gives_its_chunk_back() {
+    let Some((db, s3)) = fresh_shared_storage() else {
+        return;
+    };
+    let port = free_port();
+    let lease = 120;
+    let mut procs = Processes(vec![spawn_with_lease("api", port, &db, &s3, lease)]);
+    let api = Client::new(port);
+    api.wait_up();
+    procs.0.push(spawn_with_lease("worker", 0, &db, &s3, lease));
+    procs.0.push(spawn_with_lease("worker", 0, &db, &s3, lease));
+
+    let (a, b) = synthetic_pair(60_000, 60_000, 0.5, 11);
+    let (pid, token, project) = api.mapping_project();
+    for (party, clks) in [&a, &b].into_iter().enumerate() {
+        assert_eq!(
+            api.upload_binary(&project, party, clks).unwrap().status(),
+            201
+        );
+    }
+    let rid = api.create_run(&pid, &token, 0.8);
+    let mut db_client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let start = Instant::now();
+    let (chunk, holder_pid) = loop {
+        let row = db_client
+            .query_opt(
+                "SELECT data FROM chunks WHERE run_id = $1 AND state = 'running' LIMIT 1",
+                &[&rid],
+            )
+            .unwrap();
+        if let Some(row) = row {
+            let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+            let holder = data["lease"]["holder"].as_str().unwrap().to_string();
+            let pid: u32 = holder.split('-').next().unwrap().parse().unwrap();
+            break (data["index"].as_i64().unwrap() as i32, pid);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no chunk started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let victim = procs
+        .0
+        .iter()
+        .position(|c| c.id() == holder_pid)
+        .expect("one of our workers");
+    let stopped = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &holder_pid.to_string()])
+        .status()
+        .unwrap();
+    let exit = procs.0[victim].wait().unwrap();
+    assert!(exit.success(), "the worker exits cleanly: {exit}");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "the worker stopped promptly"
+    );
+    // Before it exited, it gave the chunk back: nobody holds it in its name any more.
+    let row = db_client
+        .query_opt(
+            "SELECT data FROM chunks WHERE run_id = $1 AND idx = $2",
+            &[&rid, &chunk],
+        )
+        .unwrap();
+    if let Some(row) = row {
+        let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+        let holder = data["lease"]["holder"].as_str().unwrap_or("");
+        assert!(
+            !holder.starts_with(&format!("{holder_pid}-")),
+            "the stopped worker still holds its chunk: {data}"
+        );
+    }
+
+    let result = api.wait_result(&pid, &rid, &token);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(u64::from(lease) / 2),
+        "the chunk was taken over without waiting for its lease"
+    );
+    let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
+    assert_eq!(result, serde_json::to_value(&expected).unwrap());
 }
 
 /// An API killed during an upload keeps the acknowledged ones; the cut-off one can be

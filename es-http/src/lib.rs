@@ -112,6 +112,8 @@ struct Inner {
     blobs: Arc<dyn BlobStore>,
     /// Wakes the workers when a run is queued.
     wake: tokio::sync::Notify,
+    /// Set at shutdown: workers stop claiming and give back what they hold.
+    stopping: std::sync::atomic::AtomicBool,
     /// Held for the life of the process: one server per data directory.
     _lock: Option<File>,
 }
@@ -137,6 +139,7 @@ impl AppState {
                 meta,
                 blobs,
                 wake: tokio::sync::Notify::new(),
+                stopping: std::sync::atomic::AtomicBool::new(false),
                 _lock: None,
             }),
         }
@@ -167,6 +170,7 @@ impl AppState {
                 meta: Arc::new(meta),
                 blobs: Arc::new(blobs),
                 wake: tokio::sync::Notify::new(),
+                stopping: std::sync::atomic::AtomicBool::new(false),
                 _lock: Some(lock),
             }),
         })
@@ -259,6 +263,8 @@ fn collapse_slashes(mut request: Request) -> Request {
 }
 
 /// Serves the application on `listener`, with the run workers, until `shutdown` completes.
+/// Then the workers stop: work in progress is given back to the queue (for this process
+/// after a restart, or for the other workers at once), not left to a lapsing lease.
 ///
 /// # Errors
 /// When the server fails to accept connections.
@@ -272,6 +278,7 @@ pub async fn serve(
     } else {
         worker::spawn(state.clone())
     };
+    let worker_state = state.clone();
     let router = app(state);
     // Rewriting must happen before routing, so it wraps the router instead of being one of
     // its layers.
@@ -279,19 +286,16 @@ pub async fn serve(
     let served = axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
         .with_graceful_shutdown(shutdown)
         .await;
-    for w in workers {
-        w.abort();
-    }
+    worker::stop(&worker_state, workers).await;
     served
 }
 
-/// Runs only the workers (role `worker`) until `shutdown` completes.
+/// Runs only the workers (role `worker`) until `shutdown` completes; then they give back
+/// the work they hold, as in [`serve`].
 pub async fn run_workers(state: AppState, shutdown: impl Future<Output = ()>) {
-    let workers = worker::spawn(state);
+    let workers = worker::spawn(state.clone());
     shutdown.await;
-    for w in workers {
-        w.abort();
-    }
+    worker::stop(&state, workers).await;
 }
 
 #[cfg(test)]

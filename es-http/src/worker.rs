@@ -59,6 +59,23 @@ pub(crate) fn release_leases(meta: &dyn MetadataStore) -> Result<(), StoreError>
     Ok(())
 }
 
+/// Stops the workers: they claim nothing more, interrupt what they compute and give it back
+/// to the queue; waits for them (at most a lease's length).
+pub(crate) async fn stop(state: &AppState, workers: Vec<JoinHandle<()>>) {
+    state.inner.stopping.store(true, Ordering::SeqCst);
+    state.inner.wake.notify_waiters();
+    let patience = Duration::from_secs(state.config().lease_seconds.max(1));
+    for w in workers {
+        if tokio::time::timeout(patience, w).await.is_err() {
+            tracing::warn!("a worker did not stop in time; its lease will lapse");
+        }
+    }
+}
+
+fn stopping(state: &AppState) -> bool {
+    state.inner.stopping.load(Ordering::SeqCst)
+}
+
 fn queue_config(state: &AppState) -> QueueConfig {
     QueueConfig {
         lease_micros: lease_micros(state),
@@ -72,7 +89,7 @@ fn lease_micros(state: &AppState) -> i64 {
 
 async fn work(state: AppState, holder: String) {
     let config = queue_config(&state);
-    loop {
+    while !stopping(&state) {
         let meta = state.inner.meta.clone();
         let who = holder.clone();
         let claimed =
@@ -118,6 +135,8 @@ enum Failure {
     /// Storage failed; the work goes back to the queue for another attempt, and the run
     /// fails with this message only once the attempts are used up.
     Retry(String),
+    /// The process is shutting down; the work goes back to the queue as it is.
+    Interrupted,
 }
 
 fn store_failure(e: StoreError) -> Failure {
@@ -171,6 +190,13 @@ fn execute(state: &AppState, work: Work, holder: &str) {
         Ok(()) => return,
         Err(Failure::Abandoned) => {
             tracing::info!(run = %run.id, "work abandoned");
+            return;
+        }
+        Err(Failure::Interrupted) => {
+            match release(state.inner.meta.as_ref(), &run.id, claim) {
+                Ok(_) => tracing::info!(run = %run.id, "work given back at shutdown"),
+                Err(e) => tracing::error!(run = %run.id, error = %e, "giving work back"),
+            }
             return;
         }
         Err(Failure::Retry(message)) if attempts < MAX_ATTEMPTS => {
@@ -298,8 +324,9 @@ fn compare(
     let abandoned = Arc::new(AtomicBool::new(false));
     let last_report = Arc::new(std::sync::Mutex::new(Instant::now()));
     let progress: Arc<ProgressFn> = {
+        let state = state.clone();
         let (meta, run_id, index) = (state.inner.meta.clone(), chunk.run_id.clone(), chunk.index);
-        let (holder, lease) = (holder.to_string(), lease_micros(state));
+        let (holder, lease) = (holder.to_string(), lease_micros(&state));
         let (done, abandoned, last_report) = (done.clone(), abandoned.clone(), last_report.clone());
         Arc::new(move |n| {
             let total = done.fetch_add(n, Ordering::Relaxed) + n;
@@ -318,13 +345,16 @@ fn compare(
                     Err(e) => tracing::warn!(error = %e, "writing progress failed"),
                 }
             }
-            !abandoned.load(Ordering::Relaxed)
+            !abandoned.load(Ordering::Relaxed) && !stopping(&state)
         })
     };
     let config = candidates::Config::new(run.threshold).with_progress(progress);
     let block_refs = blocks.as_ref().map(|s| [&s[0][..], &s[1][..]]);
     let pairs = match find_chunk(work, [&a, &b], block_refs, &config) {
         Ok(p) => p,
+        Err(anonlink_core::Error::Cancelled) if stopping(state) => {
+            return Err(Failure::Interrupted);
+        }
         Err(anonlink_core::Error::Cancelled) => return Err(Failure::Abandoned),
         Err(e) => return Err(Failure::Failed(e.to_string())),
     };
@@ -408,9 +438,11 @@ impl Heartbeat {
         }
     }
 
-    fn check(&self) -> Result<(), Failure> {
+    fn check(&self, state: &AppState) -> Result<(), Failure> {
         if self.lost.load(Ordering::Relaxed) {
             Err(Failure::Abandoned)
+        } else if stopping(state) {
+            Err(Failure::Interrupted)
         } else {
             Ok(())
         }
@@ -455,7 +487,7 @@ fn solve(
         merged.push(pair.map_err(merge_failed)?);
     }
     let pairs = CandidatePairs::from_sorted(merged).map_err(merge_failed)?;
-    heartbeat.check()?;
+    heartbeat.check(state)?;
 
     let spec = LinkSpec::new(project.result_type, run.threshold);
     let result = linkage::solve_candidates(&pairs, &project.sizes(), &spec)
@@ -487,7 +519,7 @@ fn solve(
             .put(&result_key(&project.id, &run.id, part), &mut &bytes[..])
             .map_err(store_failure)?;
     }
-    heartbeat.check()?;
+    heartbeat.check(state)?;
     drop(heartbeat);
 
     let completed = complete_run(

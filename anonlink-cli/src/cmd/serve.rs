@@ -96,9 +96,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     if matches!(args.role, RoleArg::Worker) {
         tracing::info!("run worker started");
-        runtime.block_on(es_http::run_workers(state, async {
-            let _ = tokio::signal::ctrl_c().await;
-        }));
+        runtime.block_on(es_http::run_workers(state, shutdown_signal()));
         return Ok(());
     }
     runtime.block_on(async {
@@ -110,11 +108,30 @@ pub fn run(args: ServeArgs) -> Result<()> {
             data_dir = %args.data_dir.display(),
             "Entity Service listening under /api/v1"
         );
-        es_http::serve(listener, state, async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await
-        .context("serving")
+        es_http::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving")
     })
+}
+
+/// Completes on Ctrl-C or SIGTERM (what container runtimes send to stop a process).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: giving back work in progress");
 }

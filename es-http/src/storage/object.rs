@@ -19,7 +19,20 @@ use object_store::{ObjectStore, PutPayload};
 pub struct ObjectBlobs {
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    runtime: tokio::runtime::Runtime,
+    /// Where the store's futures run.
+    handle: tokio::runtime::Handle,
+    /// The runtime behind `handle`, owned until the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for ObjectBlobs {
+    fn drop(&mut self) {
+        // A runtime dropped the usual way blocks, which panics when the last handle to the
+        // store goes away on an async runtime's thread; this does not block.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectBlobs {
@@ -72,7 +85,8 @@ impl ObjectBlobs {
         Ok(ObjectBlobs {
             store,
             prefix,
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
         })
     }
 
@@ -90,7 +104,7 @@ impl ObjectBlobs {
         fut: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             let _ = tx.send(fut.await);
         });
         rx.recv()
@@ -129,7 +143,7 @@ impl ObjectBlobs {
         let mut part = first;
         let streamed = loop {
             total += part.len() as u64;
-            in_flight.push_back(self.runtime.spawn(upload.put_part(PutPayload::from(part))));
+            in_flight.push_back(self.handle.spawn(upload.put_part(PutPayload::from(part))));
             if in_flight.len() >= PARTS_IN_FLIGHT
                 && let Some(oldest) = in_flight.pop_front()
                 && let Err(e) = self.join_part(oldest)
@@ -183,7 +197,7 @@ impl ObjectBlobs {
             store.get_opts(&path, options).await.map_err(os_err)
         })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(PIECES_AHEAD);
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             let mut pieces = got.into_stream();
             while let Some(piece) = pieces.next().await {
                 let piece = piece.map_err(|e| std::io::Error::other(os_err(e).0));
