@@ -114,6 +114,8 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Set at shutdown: workers stop claiming and give back what they hold.
     stopping: std::sync::atomic::AtomicBool,
+    /// Parsed block lists, shared by this process's workers.
+    block_cache: worker::BlockCache,
     /// Held for the life of the process: one server per data directory.
     _lock: Option<File>,
 }
@@ -140,6 +142,7 @@ impl AppState {
                 blobs,
                 wake: tokio::sync::Notify::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
+                block_cache: worker::BlockCache::default(),
                 _lock: None,
             }),
         }
@@ -171,6 +174,7 @@ impl AppState {
                 blobs: Arc::new(blobs),
                 wake: tokio::sync::Notify::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
+                block_cache: worker::BlockCache::default(),
                 _lock: Some(lock),
             }),
         })

@@ -263,30 +263,76 @@ fn load_rows(
     decode_binary(reader, n, *bytes_per_record, &SizeLimits::any()).map_err(|e| failed(&e))
 }
 
-/// Block ids of party `party`'s records; an upload without them (binary) puts all its
-/// `count` records in block "1", as the reference does for records without blocking
+/// Parsed block lists of recent uploads, by blob key, so that the chunks of a blocked run
+/// do not each parse a party's whole list again (blobs never change once written).
+#[derive(Default)]
+pub(crate) struct BlockCache {
+    recent: std::sync::Mutex<std::collections::VecDeque<(String, BlockLists)>>,
+}
+
+/// Every record's block ids, for one party.
+type BlockLists = Arc<Vec<Vec<u64>>>;
+
+impl BlockCache {
+    /// Lists kept: both parties of a two-party run, with room for a second run.
+    const CAPACITY: usize = 4;
+
+    fn get_or_load(
+        &self,
+        key: &str,
+        load: impl FnOnce() -> Result<Vec<Vec<u64>>, Failure>,
+    ) -> Result<BlockLists, Failure> {
+        let cached = self.recent.lock().ok().and_then(|recent| {
+            recent
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        });
+        if let Some(lists) = cached {
+            return Ok(lists);
+        }
+        let lists = Arc::new(load()?);
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= Self::CAPACITY {
+                recent.pop_front();
+            }
+            recent.push_back((key.to_string(), lists.clone()));
+        }
+        Ok(lists)
+    }
+}
+
+/// Block ids of the rows `range` of party `party`; an upload without them (binary) puts all
+/// its records in block "1", as the reference does for records without blocking
 /// information.
 fn load_blocks(
     state: &AppState,
     project: &Project,
     party: usize,
-    count: usize,
+    range: [u64; 2],
 ) -> Result<Vec<Vec<u64>>, Failure> {
-    let failed =
-        |e: &dyn std::fmt::Display| Failure::Failed(format!("party {party}: stored blocks: {e}"));
+    let rows = range[0] as usize..range[1] as usize;
     let blob = match project.parties.get(party).map(|p| &p.upload) {
         Some(UploadState::Ready {
             blocks_blob: Some(blob),
             ..
         }) => blob,
-        _ => return Ok(vec![vec![block_id("1")]; count]),
+        _ => return Ok(vec![vec![block_id("1")]; rows.len()]),
     };
-    let reader = state
-        .inner
-        .blobs
-        .open(blob)
-        .map_err(|e| Failure::Retry(format!("party {party}: stored blocks: {e}")))?;
-    serde_json::from_reader(std::io::BufReader::new(reader)).map_err(|e| failed(&e))
+    let lists = state.inner.block_cache.get_or_load(blob, || {
+        let reader = state
+            .inner
+            .blobs
+            .open(blob)
+            .map_err(|e| Failure::Retry(format!("party {party}: stored blocks: {e}")))?;
+        serde_json::from_reader(std::io::BufReader::new(reader))
+            .map_err(|e| Failure::Failed(format!("party {party}: stored blocks: {e}")))
+    })?;
+    lists.get(rows.clone()).map(<[_]>::to_vec).ok_or_else(|| {
+        Failure::Failed(format!(
+            "party {party}: stored blocks do not cover rows {rows:?}"
+        ))
+    })
 }
 
 /// Computes a chunk and records it; returns whether it was its run's last.
@@ -302,20 +348,10 @@ fn compare(
     let a = load_rows(state, project, parties[0], work.ranges[0])?;
     let b = load_rows(state, project, parties[1], work.ranges[1])?;
     let blocks = if project.uses_blocking {
-        let sizes = project.sizes();
-        let mut sides = Vec::with_capacity(2);
-        for (&party, range) in parties.iter().zip(work.ranges) {
-            let all = load_blocks(state, project, party, sizes[party])?;
-            let rows = all
-                .get(range[0] as usize..range[1] as usize)
-                .ok_or_else(|| {
-                    Failure::Failed(format!(
-                        "party {party}: stored blocks do not cover {range:?}"
-                    ))
-                })?;
-            sides.push(rows.to_vec());
-        }
-        Some(sides)
+        Some([
+            load_blocks(state, project, parties[0], work.ranges[0])?,
+            load_blocks(state, project, parties[1], work.ranges[1])?,
+        ])
     } else {
         None
     };

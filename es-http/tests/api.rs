@@ -595,7 +595,11 @@ fn blocking_uploads_compare_only_within_blocks() {
     use anonlink_core::candidates::{Config, find_blocked};
     use anonlink_core::encoding::{Clks, SizeLimits, block_id};
     use base64::Engine;
-    let server = Server::start();
+    // Six chunks, so that block lists are sliced to row ranges and merged.
+    let server = Server::start_with(es_http::ServiceConfig {
+        chunk_comparisons: 500,
+        ..common::test_config()
+    });
     let r = server.post_json(
         "projects",
         None,
