@@ -6,6 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anonlink_core::encoding::Clks;
 use anonlink_core::linkage::{LinkSpec, ResultType, link};
 use anonlink_core::testing::{synthetic_datasets, synthetic_pair};
 use common::{Client, fresh_shared_storage};
@@ -53,68 +54,109 @@ fn free_port() -> u16 {
     common::free_port()
 }
 
+/// 1 API and 2 worker processes on fresh shared storage, with a client for the API and one
+/// for the database.
+struct Cluster {
+    procs: Processes,
+    api: Client,
+    db: postgres::Client,
+}
+
+impl Cluster {
+    fn start(lease_seconds: u32) -> Option<Cluster> {
+        let (db, s3) = fresh_shared_storage()?;
+        let port = free_port();
+        let mut procs = Processes(vec![spawn_with_lease("api", port, &db, &s3, lease_seconds)]);
+        let api = Client::new(port);
+        api.wait_up();
+        for _ in 0..2 {
+            procs
+                .0
+                .push(spawn_with_lease("worker", 0, &db, &s3, lease_seconds));
+        }
+        let db = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        Some(Cluster { procs, api, db })
+    }
+
+    /// Uploads `datasets` to a new project of `result_type` and starts a run at 0.8; returns
+    /// the project id, result token and run id.
+    fn link(&self, datasets: &[&Clks], result_type: ResultType) -> (String, String, String) {
+        let (pid, token, project) = self.api.project(result_type.as_str(), datasets.len());
+        for (party, clks) in datasets.iter().enumerate() {
+            let response = self.api.upload_binary(&project, party, clks).unwrap();
+            assert_eq!(response.status(), 201);
+        }
+        let rid = self.api.create_run(&pid, &token, 0.8);
+        (pid, token, rid)
+    }
+
+    /// Waits for a chunk of `rid` being computed once at least `done` chunks are done;
+    /// returns its index and the process id of the worker holding it (a lease holder's name
+    /// starts with its process id) — or `None` if the run completed first.
+    fn busy_chunk(&mut self, rid: &str, done: usize) -> Option<(i32, u32)> {
+        let start = Instant::now();
+        loop {
+            let rows = self
+                .db
+                .query("SELECT state, data FROM chunks WHERE run_id = $1", &[&rid])
+                .unwrap();
+            let finished = rows
+                .iter()
+                .filter(|r| r.get::<_, &str>(0) == "done")
+                .count();
+            let running = rows.iter().find(|r| r.get::<_, &str>(0) == "running");
+            if let (true, Some(row)) = (finished >= done, running) {
+                let data: Value = serde_json::from_str(row.get::<_, &str>(1)).unwrap();
+                let holder = data["lease"]["holder"].as_str().unwrap();
+                let pid = holder.split('-').next().unwrap().parse().unwrap();
+                return Some((data["index"].as_i64().unwrap() as i32, pid));
+            }
+            let run = self
+                .db
+                .query_opt("SELECT state FROM runs WHERE id = $1", &[&rid])
+                .unwrap();
+            if run.is_some_and(|r| r.get::<_, &str>(0) == "completed") {
+                return None;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no chunk started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The position in `procs` of the worker with this process id.
+    fn worker(&self, pid: u32) -> usize {
+        let i = self
+            .procs
+            .0
+            .iter()
+            .position(|c| c.id() == pid)
+            .expect("one of our workers");
+        assert_ne!(i, 0, "the API process must not compute");
+        i
+    }
+}
+
 /// Links `datasets` on 1 API + 2 worker processes with runs split into many chunks, kills
 /// (SIGKILL) a worker while it computes a chunk, and checks that the other worker takes the
 /// chunk over once its lease lapses, that no chunk counts twice, and that the result equals
 /// the single-process one.
-fn kill_a_busy_worker(datasets: &[anonlink_core::encoding::Clks], result_type: ResultType) {
-    let Some((db, s3)) = fresh_shared_storage() else {
+fn kill_a_busy_worker(datasets: &[Clks], result_type: ResultType) {
+    let Some(mut cluster) = Cluster::start(2) else {
         return;
     };
-    let port = free_port();
-    let mut procs = Processes(vec![spawn("api", port, &db, &s3)]);
-    let api = Client::new(port);
-    api.wait_up();
-    procs.0.push(spawn("worker", 0, &db, &s3));
-    procs.0.push(spawn("worker", 0, &db, &s3));
-
-    let (pid, token, project) = api.project(result_type.as_str(), datasets.len());
-    for (party, clks) in datasets.iter().enumerate() {
-        assert_eq!(
-            api.upload_binary(&project, party, clks).unwrap().status(),
-            201
-        );
-    }
-    let rid = api.create_run(&pid, &token, 0.8);
-
-    // Wait until some chunks are done and one is being computed, then kill its worker (the
-    // lease holder's name starts with its process id).
-    let mut db_client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
-    let start = Instant::now();
-    let (victim_chunk, holder_pid) = loop {
-        let rows = db_client
-            .query("SELECT state, data FROM chunks WHERE run_id = $1", &[&rid])
-            .unwrap();
-        let done = rows
-            .iter()
-            .filter(|r| r.get::<_, &str>(0) == "done")
-            .count();
-        let running = rows.iter().find(|r| r.get::<_, &str>(0) == "running");
-        if let (true, Some(row)) = (done >= 2, running) {
-            let data: Value = serde_json::from_str(row.get::<_, &str>(1)).unwrap();
-            let holder = data["lease"]["holder"].as_str().unwrap().to_string();
-            let pid: u32 = holder.split('-').next().unwrap().parse().unwrap();
-            break (data["index"].as_i64().unwrap() as i32, pid);
-        }
-        let state = api.get_json(&format!("projects/{pid}/runs/{rid}/status"), &token);
-        assert_ne!(
-            state["state"], "completed",
-            "the run finished before a worker could be killed"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no chunk started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let victim = procs
-        .0
-        .iter()
-        .position(|c| c.id() == holder_pid)
-        .expect("one of our workers");
-    assert_ne!(victim, 0, "the API process must not compute");
-    procs.0[victim].kill().unwrap();
-    procs.0[victim].wait().unwrap();
+    let refs: Vec<&Clks> = datasets.iter().collect();
+    let (pid, token, rid) = cluster.link(&refs, result_type);
+    // Once some chunks are done and one is being computed, kill its worker.
+    let (victim_chunk, holder_pid) = cluster
+        .busy_chunk(&rid, 2)
+        .expect("the run finished before a worker could be killed");
+    let victim = cluster.worker(holder_pid);
+    cluster.procs.0[victim].kill().unwrap();
+    cluster.procs.0[victim].wait().unwrap();
+    let (api, db_client, start) = (&cluster.api, &mut cluster.db, Instant::now());
 
     // The surviving worker takes the killed worker's chunk over: a second attempt.
     let mut taken_over = false;
@@ -177,7 +219,7 @@ fn kill_a_busy_worker(datasets: &[anonlink_core::encoding::Clks], result_type: R
     );
 }
 
-fn status_total(datasets: &[anonlink_core::encoding::Clks]) -> u64 {
+fn status_total(datasets: &[Clks]) -> u64 {
     let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
     anonlink_core::candidates::total_comparisons(&sizes)
 }
@@ -199,65 +241,30 @@ fn killing_a_busy_worker_loses_nothing_five_parties() {
 /// exits cleanly, and the result is exact.
 #[test]
 fn a_terminated_worker_gives_its_chunk_back() {
-    let Some((db, s3)) = fresh_shared_storage() else {
+    let lease = 120;
+    let Some(mut cluster) = Cluster::start(lease) else {
         return;
     };
-    let port = free_port();
-    let lease = 120;
-    let mut procs = Processes(vec![spawn_with_lease("api", port, &db, &s3, lease)]);
-    let api = Client::new(port);
-    api.wait_up();
-    procs.0.push(spawn_with_lease("worker", 0, &db, &s3, lease));
-    procs.0.push(spawn_with_lease("worker", 0, &db, &s3, lease));
-
     let (a, b) = synthetic_pair(60_000, 60_000, 0.5, 11);
-    let (pid, token, project) = api.mapping_project();
-    for (party, clks) in [&a, &b].into_iter().enumerate() {
-        assert_eq!(
-            api.upload_binary(&project, party, clks).unwrap().status(),
-            201
-        );
-    }
-    let rid = api.create_run(&pid, &token, 0.8);
-    let mut db_client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
-    let start = Instant::now();
-    let (chunk, holder_pid) = loop {
-        let row = db_client
-            .query_opt(
-                "SELECT data FROM chunks WHERE run_id = $1 AND state = 'running' LIMIT 1",
-                &[&rid],
-            )
-            .unwrap();
-        if let Some(row) = row {
-            let data: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
-            let holder = data["lease"]["holder"].as_str().unwrap().to_string();
-            let pid: u32 = holder.split('-').next().unwrap().parse().unwrap();
-            break (data["index"].as_i64().unwrap() as i32, pid);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no chunk started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let victim = procs
-        .0
-        .iter()
-        .position(|c| c.id() == holder_pid)
-        .expect("one of our workers");
+    let (pid, token, rid) = cluster.link(&[&a, &b], ResultType::Mapping);
+    let (chunk, holder_pid) = cluster
+        .busy_chunk(&rid, 0)
+        .expect("the run finished before a worker could be stopped");
+    let victim = cluster.worker(holder_pid);
     let stopped = Instant::now();
     Command::new("kill")
         .args(["-TERM", &holder_pid.to_string()])
         .status()
         .unwrap();
-    let exit = procs.0[victim].wait().unwrap();
+    let exit = cluster.procs.0[victim].wait().unwrap();
     assert!(exit.success(), "the worker exits cleanly: {exit}");
     assert!(
         stopped.elapsed() < Duration::from_secs(10),
         "the worker stopped promptly"
     );
     // Before it exited, it gave the chunk back: nobody holds it in its name any more.
-    let row = db_client
+    let row = cluster
+        .db
         .query_opt(
             "SELECT data FROM chunks WHERE run_id = $1 AND idx = $2",
             &[&rid, &chunk],
@@ -272,7 +279,7 @@ fn a_terminated_worker_gives_its_chunk_back() {
         );
     }
 
-    let result = api.wait_result(&pid, &rid, &token);
+    let result = cluster.api.wait_result(&pid, &rid, &token);
     assert!(
         stopped.elapsed() < Duration::from_secs(u64::from(lease) / 2),
         "the chunk was taken over without waiting for its lease"

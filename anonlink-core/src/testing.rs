@@ -25,6 +25,19 @@ pub fn random_clks(n: usize, bytes: usize, seed: u64) -> Clks {
     clks
 }
 
+/// One [`related_clks`] dataset per entry of `sizes` (dataset `d` has `sizes[d]` records),
+/// all from the pool of `seed`.
+///
+/// # Panics
+/// When `bytes` is not a positive multiple of 8.
+pub fn related_datasets(sizes: &[usize], bytes: usize, seed: u64) -> Vec<Clks> {
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(d, &n)| related_clks(n, bytes, seed, d as u64))
+        .collect()
+}
+
 /// Records of dataset `dataset` drawn from a pool shared by all datasets with the same
 /// `seed`: many records of different datasets are equal or differ in a few bits, so pairs
 /// land on, above and below usual thresholds, with exact ties. Some records are all zeros.

@@ -132,7 +132,7 @@ fn index(lists: &[Vec<u64>]) -> FxHashMap<u64, Vec<u32>> {
 mod tests {
     use super::*;
     use crate::candidates::find;
-    use crate::testing::related_clks;
+    use crate::testing::{related_clks, related_datasets};
     use proptest::prelude::*;
 
     proptest! {
@@ -145,11 +145,7 @@ mod tests {
             n_blocks in 1u64..5,
             t in 0.4f64..0.9,
         ) {
-            let datasets: Vec<Clks> = sizes
-                .iter()
-                .enumerate()
-                .map(|(d, &n)| related_clks(n, 16, seed, d as u64))
-                .collect();
+            let datasets = related_datasets(&sizes, 16, seed);
             let refs: Vec<&Clks> = datasets.iter().collect();
             // Each record gets 0, 1 or 2 blocks, derived from its row and the seed.
             let blocks: Vec<Vec<Vec<u64>>> = sizes

@@ -508,7 +508,7 @@ pub fn total_comparisons(sizes: &[usize]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{naive_candidates, random_clks, related_clks};
+    use crate::testing::{naive_candidates, random_clks, related_clks, related_datasets};
     use proptest::prelude::*;
 
     #[test]
@@ -628,11 +628,7 @@ mod tests {
             t in 0.4f64..0.9,
             blocked in any::<bool>(),
         ) {
-            let datasets: Vec<Clks> = sizes
-                .iter()
-                .enumerate()
-                .map(|(d, &n)| related_clks(n, 16, seed, d as u64))
-                .collect();
+            let datasets = related_datasets(&sizes, 16, seed);
             let refs: Vec<&Clks> = datasets.iter().collect();
             let blocks: Vec<Vec<Vec<u64>>> = sizes
                 .iter()
@@ -694,11 +690,7 @@ mod tests {
             t in prop_oneof![Just(0.5), Just(0.75), Just(0.8), Just(2.0/3.0), 0.3f64..1.0],
             k in prop_oneof![Just(None), (1usize..4).prop_map(Some)],
         ) {
-            let datasets: Vec<Clks> = sizes
-                .iter()
-                .enumerate()
-                .map(|(d, &n)| crate::testing::related_clks(n, words * 8, seed, d as u64))
-                .collect();
+            let datasets = related_datasets(&sizes, words * 8, seed);
             let refs: Vec<&Clks> = datasets.iter().collect();
             let expected = naive_candidates(&refs, t, k);
             for kernel in Kernel::available() {
