@@ -296,21 +296,7 @@ impl Encoder {
                 match &hashing.comparison {
                     Comparison::Ngram { n, positional } => {
                         // The fast path: tokens are built in one buffer, never as Strings.
-                        let n = *n;
-                        let chars = &mut cache.chars;
-                        chars.clear();
-                        if formatted.is_empty() {
-                            return Ok(());
-                        }
-                        let pad = n.saturating_sub(1);
-                        chars.extend(std::iter::repeat_n(' ', pad));
-                        chars.extend(formatted.chars());
-                        chars.extend(std::iter::repeat_n(' ', pad));
-                        if chars.len() < n {
-                            return Ok(());
-                        }
-                        let count = chars.len() - n + 1;
-                        for idx in 0..count {
+                        for_each_ngram(&formatted, *n, &mut cache.chars, |idx, count, gram| {
                             token.clear();
                             push_bom(&mut token, encoding);
                             if *positional {
@@ -320,11 +306,7 @@ impl Encoder {
                                     encoding,
                                 )?;
                             }
-                            push_encoded(
-                                &mut token,
-                                chars[idx..idx + n].iter().copied(),
-                                encoding,
-                            )?;
+                            push_encoded(&mut token, gram.iter().copied(), encoding)?;
                             let k = k_of(hashing.strategy, count, idx);
                             self.set_token_bits(
                                 i,
@@ -335,7 +317,8 @@ impl Encoder {
                                 &mut cache.maps[i],
                                 &mut field_bits,
                             );
-                        }
+                            Ok(())
+                        })?;
                     }
                     other => {
                         let tokens = tokenize(other, &formatted)?;
@@ -547,7 +530,31 @@ fn format_value(format: &Format, value: &str) -> std::result::Result<String, Str
     }
 }
 
-/// Tokens of a formatted value.
+/// Calls `emit(index, count, gram)` for each of the `count` n-grams of `word` padded with
+/// `n - 1` spaces on each side, as the reference tokenizes (nothing for an empty word);
+/// `chars` is scratch space.
+fn for_each_ngram(
+    word: &str,
+    n: usize,
+    chars: &mut Vec<char>,
+    mut emit: impl FnMut(usize, usize, &[char]) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    chars.clear();
+    if word.is_empty() {
+        return Ok(());
+    }
+    let pad = n.saturating_sub(1);
+    chars.extend(std::iter::repeat_n(' ', pad));
+    chars.extend(word.chars());
+    chars.extend(std::iter::repeat_n(' ', pad));
+    let count = (chars.len() + 1).saturating_sub(n);
+    for idx in 0..count {
+        emit(idx, count, &chars[idx..idx + n])?;
+    }
+    Ok(())
+}
+
+/// Tokens of a formatted value (n-grams as the encoder's fast path makes them).
 fn tokenize(comparison: &Comparison, word: &str) -> std::result::Result<Vec<String>, String> {
     if word.is_empty() {
         return Ok(Vec::new());
@@ -555,28 +562,17 @@ fn tokenize(comparison: &Comparison, word: &str) -> std::result::Result<Vec<Stri
     match comparison {
         Comparison::Exact => Ok(vec![word.to_string()]),
         Comparison::Ngram { n, positional } => {
-            let n = *n;
-            let mut chars: Vec<char> = Vec::with_capacity(word.len() + 2 * n);
-            if n > 1 {
-                chars.extend(std::iter::repeat_n(' ', n - 1));
-            }
-            chars.extend(word.chars());
-            if n > 1 {
-                chars.extend(std::iter::repeat_n(' ', n - 1));
-            }
-            if chars.len() < n {
-                return Ok(Vec::new());
-            }
-            Ok((0..=chars.len() - n)
-                .map(|i| {
-                    let gram: String = chars[i..i + n].iter().collect();
-                    if *positional {
-                        format!("{} {gram}", i + 1)
-                    } else {
-                        gram
-                    }
-                })
-                .collect())
+            let mut tokens = Vec::new();
+            for_each_ngram(word, *n, &mut Vec::new(), |idx, _, gram| {
+                let gram: String = gram.iter().collect();
+                tokens.push(if *positional {
+                    format!("{} {gram}", idx + 1)
+                } else {
+                    gram
+                });
+                Ok(())
+            })?;
+            Ok(tokens)
         }
         Comparison::Numeric {
             threshold_distance,
