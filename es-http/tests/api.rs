@@ -565,28 +565,34 @@ fn bad_uploads_and_runs() {
 
 #[test]
 fn candidate_limit_fails_the_run_with_a_message() {
-    let config = es_http::ServiceConfig {
-        max_candidate_pairs: 10,
-        ..common::test_config()
-    };
-    let server = Server::start_with(config);
-    let p = server.create_project("groups", 2);
-    let records = small_records(100, 64, 9);
-    server.upload_json(&p, 0, json_document(&records));
-    server.upload_json(&p, 1, json_document(&records));
-    let run = server.create_run(&p, 0.5);
-    let start = std::time::Instant::now();
-    loop {
-        let status = server.status(&p, &run);
-        if status["state"] == "error" {
-            assert_eq!(
-                status["message"],
-                "This run has created more than the global limit of candidate pairs."
-            );
-            break;
+    // Over the limit in one chunk (many pairs near 0.5); and only over all chunks: 100 equal
+    // record pairs at 0.9 in 20 chunks of at most 25 each, against a limit of 50.
+    for (limit, chunk_comparisons, threshold) in [(10, 3_000_000, 0.5), (50, 500, 0.9)] {
+        let config = es_http::ServiceConfig {
+            max_candidate_pairs: limit,
+            chunk_comparisons,
+            ..common::test_config()
+        };
+        let server = Server::start_with(config);
+        let p = server.create_project("groups", 2);
+        let records = small_records(100, 64, 9);
+        server.upload_json(&p, 0, json_document(&records));
+        server.upload_json(&p, 1, json_document(&records));
+        let run = server.create_run(&p, threshold);
+        let start = std::time::Instant::now();
+        loop {
+            let status = server.status(&p, &run);
+            if status["state"] == "error" {
+                assert_eq!(
+                    status["message"],
+                    "This run has created more than the global limit of candidate pairs."
+                );
+                break;
+            }
+            assert_ne!(status["state"], "completed", "limit {limit}: {status}");
+            assert!(start.elapsed().as_secs() < 30, "{status}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        assert!(start.elapsed().as_secs() < 30, "{status}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

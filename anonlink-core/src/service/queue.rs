@@ -280,8 +280,9 @@ pub enum ChunkOutcome {
     },
     /// Not recorded: the chunk is no longer the holder's (its blob should be removed).
     Lost,
-    /// Recorded, but the run's chunks have now found more than the allowed number of
-    /// candidate pairs.
+    /// Not recorded: with it, the run's chunks would have found more than the allowed
+    /// number of candidate pairs. The holder still holds the chunk and should fail the run
+    /// ([`fail_run`]).
     TooManyCandidates,
 }
 
@@ -309,15 +310,25 @@ pub fn complete_chunk(
         let Some(run) = run_is_live(tx, run_id)? else {
             return Ok(ChunkOutcome::Lost);
         };
-        chunk.finish(candidates, blob.to_string());
-        tx.put_chunk(&chunk)?;
-        let chunks = tx.chunks(run_id)?;
-        let done = chunks.iter().filter(|c| c.state == ChunkState::Done);
-        let found: u64 = done.clone().map(|c| c.candidates).sum();
-        if found > max_candidates {
+        let others: Vec<RunChunk> = tx
+            .chunks(run_id)?
+            .into_iter()
+            .filter(|c| c.index != index)
+            .collect();
+        let found: u64 = others
+            .iter()
+            .filter(|c| c.state == ChunkState::Done)
+            .map(|c| c.candidates)
+            .sum();
+        if found.saturating_add(candidates) > max_candidates {
+            // Not recorded: the holder still holds the chunk, and with it the right to fail
+            // the run.
             return Ok(ChunkOutcome::TooManyCandidates);
         }
-        let run_ready = run.chunks == Some(chunks.len() as u32) && done.count() == chunks.len();
+        chunk.finish(candidates, blob.to_string());
+        tx.put_chunk(&chunk)?;
+        let all_done = others.iter().all(|c| c.state == ChunkState::Done);
+        let run_ready = run.chunks == Some(others.len() as u32 + 1) && all_done;
         Ok(ChunkOutcome::Recorded { run_ready })
     })
 }

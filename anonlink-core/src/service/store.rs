@@ -323,6 +323,9 @@ pub mod conformance {
         }
         let again = complete_chunk(store, "r1", 1, "w6", 1, "b1", 100).expect("complete");
         assert_eq!(again, ChunkOutcome::Lost, "a chunk is recorded once");
+        // Over the run's candidate limit: not recorded, and the holder can fail the run.
+        let over = complete_chunk(store, "r1", 3, "w4", 2, "b3", 4).expect("complete");
+        assert_eq!(over, ChunkOutcome::TooManyCandidates);
         let last = complete_chunk(store, "r1", 3, "w4", 1, "b3", 100).expect("complete");
         assert_eq!(last, ChunkOutcome::Recorded { run_ready: true });
         transact::<_, ()>(store, |tx| {
