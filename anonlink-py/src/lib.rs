@@ -292,6 +292,57 @@ fn find_candidates<'py>(
     ))
 }
 
+/// Candidate pairs of one chunk (anonlink's `process_chunk` with a Dice function):
+/// `datasets` are the chunk's two record ranges, `blocks` their block lists; the pairs carry
+/// the chunk's dataset indices and whole-dataset rows.
+#[pyfunction]
+#[pyo3(signature = (dataset_indices, ranges, datasets, threshold, k=None, blocks=None))]
+fn find_chunk_candidates<'py>(
+    py: Python<'py>,
+    dataset_indices: (u32, u32),
+    ranges: ((u64, u64), (u64, u64)),
+    datasets: &Bound<'py, PyAny>,
+    threshold: f64,
+    k: Option<usize>,
+    blocks: Option<Vec<Vec<Vec<u64>>>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let sets = to_datasets(datasets)?;
+    let [a, b] = sets.as_slice() else {
+        return Err(AnonlinkError::new_err(format!(
+            "a chunk has 2 datasets, got {}",
+            sets.len()
+        )));
+    };
+    let block_refs = match &blocks {
+        Some(lists) => match lists.as_slice() {
+            [b0, b1] => Some([&b0[..], &b1[..]]),
+            other => {
+                return Err(AnonlinkError::new_err(format!(
+                    "a chunk has 2 block lists, got {}",
+                    other.len()
+                )));
+            }
+        },
+        None => None,
+    };
+    let chunk = candidates::Chunk {
+        datasets: [dataset_indices.0, dataset_indices.1],
+        ranges: [[ranges.0.0, ranges.0.1], [ranges.1.0, ranges.1.1]],
+    };
+    let mut config = Config::new(threshold);
+    if let Some(k) = k {
+        config = config.with_k(k);
+    }
+    let pairs = enter_core(py, |progress| {
+        let config = config.with_progress(progress);
+        candidates::find_chunk(&chunk, [a, b], block_refs, &config)
+    })?;
+    Ok(bytes_out(
+        py,
+        py.detach(|| pairs_to_bytes(pairs.as_slice())),
+    ))
+}
+
 /// Sorts, deduplicates and (with `k`) limits candidate pairs found separately.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
@@ -508,6 +559,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(merge_candidate_files, m)?)?;
     m.add_function(wrap_pyfunction!(split_to_chunks, m)?)?;
+    m.add_function(wrap_pyfunction!(find_chunk_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(possible_matches, m)?)?;
     m.add_function(wrap_pyfunction!(semiopen_histogram, m)?)?;
     m.add_function(wrap_pyfunction!(dataset_shape, m)?)?;

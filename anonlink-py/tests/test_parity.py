@@ -109,12 +109,20 @@ def test_chunks_and_process_chunk(multiparty, aim):
     sizes = [len(d) for d in multiparty] + [0, 17]
     assert list(anonlink_rs.concurrency.split_to_chunks(aim, dataset_sizes=sizes)) == \
         list(anonlink.concurrency.split_to_chunks(aim, dataset_sizes=sizes))
-    chunk = next(iter(anonlink.concurrency.split_to_chunks(2e5, dataset_sizes=[len(multiparty[1]), len(multiparty[3])])))
-    chunk = [dict(chunk[0], datasetIndex=1), dict(chunk[1], datasetIndex=3)]
-    parts = [multiparty[1][slice(*chunk[0]["range"])], multiparty[3][slice(*chunk[1]["range"])]]
-    ours = anonlink_rs.concurrency.process_chunk(chunk, parts, anonlink_rs.similarities.dice_coefficient, 0.7)
-    theirs = anonlink.concurrency.process_chunk(chunk, parts, anonlink.similarities.dice_coefficient, 0.7)
-    assert_same_candidates(ours, theirs)
+    # The first and the last chunk (rows offset in both datasets), plain, with k, blocked.
+    chunks = list(anonlink.concurrency.split_to_chunks(2e5, dataset_sizes=[len(multiparty[1]), len(multiparty[3])]))
+    for chunk in (chunks[0], chunks[-1]):
+        chunk = [dict(chunk[0], datasetIndex=1), dict(chunk[1], datasetIndex=3)]
+        parts = [multiparty[1][slice(*chunk[0]["range"])], multiparty[3][slice(*chunk[1]["range"])]]
+        for options in ({}, {"k": 2}, {"blocking_f": anonlink.blocking.bit_blocking(2, 4, seed=5)}):
+            ours_options = dict(options)
+            if "blocking_f" in options:
+                ours_options["blocking_f"] = anonlink_rs.blocking.bit_blocking(2, 4, seed=5)
+            ours = anonlink_rs.concurrency.process_chunk(
+                chunk, parts, anonlink_rs.similarities.dice_coefficient, 0.7, **ours_options)
+            theirs = anonlink.concurrency.process_chunk(
+                chunk, parts, anonlink.similarities.dice_coefficient, 0.7, **options)
+            assert_same_candidates(ours, theirs)
 
 
 def test_blocking_functions_give_the_same_blocks(febrl4):

@@ -3,7 +3,8 @@
 from typing import Optional, Sequence
 
 from anonlink_rs import _native
-from anonlink_rs.candidate_generation import find_candidate_pairs
+from anonlink_rs._arrays import empty, from_native
+from anonlink_rs.candidate_generation import _blocks, _is_dice, find_candidate_pairs
 
 
 def split_to_chunks(chunk_size_aim, *, dataset_sizes: Sequence[int]):
@@ -38,6 +39,15 @@ def process_chunk(chunk, datasets: Sequence, similarity_f, threshold: float, k: 
         raise NotImplementedError(
             f"only binary matching is currently supported (chunk has {len(chunk)} datasets)"
         )
+    (i0, (a0, b0)), (i1, (a1, b1)) = ((c["datasetIndex"], c["range"]) for c in chunk)
+    if _is_dice(similarity_f) and i0 < i1:
+        # The whole chunk in the native engine, rows and dataset indices included.
+        if k is not None and k < 1:
+            return empty()
+        blocks = _blocks(datasets, blocking_f) if blocking_f is not None else None
+        return from_native(_native.find_chunk_candidates(
+            (i0, i1), ((a0, b0), (a1, b1)), list(datasets), float(threshold), k, blocks
+        ))
     sims, (d0, d1), (r0, r1) = find_candidate_pairs(datasets, similarity_f, threshold, k=k, blocking_f=blocking_f)
     for arr, dataset_chunk in ((d0, chunk[0]), (d1, chunk[1])):
         for i in range(len(arr)):
