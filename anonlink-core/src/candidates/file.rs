@@ -196,6 +196,7 @@ pub struct MergedPairs<R: Read> {
     failed: bool,
 }
 
+#[derive(Clone, Copy)]
 struct Head {
     pair: CandidatePair,
     source: usize,
@@ -266,9 +267,10 @@ pub fn merge_sorted<R: Read>(inputs: Vec<R>) -> Result<MergedPairs<R>> {
 
 impl<R: Read> MergedPairs<R> {
     fn advance(&mut self) -> Result<Option<CandidatePair>> {
-        let Some(Head { pair, source }) = self.heap.pop() else {
+        let Some(mut top) = self.heap.peek_mut() else {
             return Ok(None);
         };
+        let Head { pair, source } = *top;
         if let Some(prev) = self.last
             && prev.canonical_cmp(&pair) == Ordering::Greater
         {
@@ -276,8 +278,12 @@ impl<R: Read> MergedPairs<R> {
                 index: self.yielded,
             });
         }
-        if let Some(next) = self.readers[source].next().transpose()? {
-            self.heap.push(Head { pair: next, source });
+        // Replacing the top in place sifts once, instead of a pop and a push.
+        match self.readers[source].next().transpose()? {
+            Some(next) => top.pair = next,
+            None => {
+                std::collections::binary_heap::PeekMut::pop(top);
+            }
         }
         self.last = Some(pair);
         self.yielded += 1;
