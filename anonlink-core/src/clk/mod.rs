@@ -292,6 +292,18 @@ impl Encoder {
             }
             let mut field_bits = vec![0u64; bits.len()];
             let mut token = std::mem::take(&mut cache.token);
+            let mut add = |token: &[u8], idx: usize, count: usize| {
+                let k = k_of(hashing.strategy, count, idx);
+                self.set_token_bits(
+                    i,
+                    hashing.hash,
+                    token,
+                    k,
+                    hash_l,
+                    &mut cache.maps[i],
+                    &mut field_bits,
+                );
+            };
             let outcome = (|| -> std::result::Result<(), String> {
                 match &hashing.comparison {
                     Comparison::Ngram { n, positional } => {
@@ -307,16 +319,7 @@ impl Encoder {
                                 )?;
                             }
                             push_encoded(&mut token, gram.iter().copied(), encoding)?;
-                            let k = k_of(hashing.strategy, count, idx);
-                            self.set_token_bits(
-                                i,
-                                hashing.hash,
-                                &token,
-                                k,
-                                hash_l,
-                                &mut cache.maps[i],
-                                &mut field_bits,
-                            );
+                            add(&token, idx, count);
                             Ok(())
                         })?;
                     }
@@ -326,16 +329,7 @@ impl Encoder {
                             token.clear();
                             push_bom(&mut token, encoding);
                             push_encoded(&mut token, t.chars(), encoding)?;
-                            let k = k_of(hashing.strategy, tokens.len(), idx);
-                            self.set_token_bits(
-                                i,
-                                hashing.hash,
-                                &token,
-                                k,
-                                hash_l,
-                                &mut cache.maps[i],
-                                &mut field_bits,
-                            );
+                            add(&token, idx, tokens.len());
                         }
                     }
                 }
