@@ -16,6 +16,16 @@ fn ok(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// `anonlink create-project ARGS -o CREDS` against `root`; the credentials it wrote.
+fn create_project(root: &str, args: &[&str], creds: &std::path::Path) -> Value {
+    let out = creds.to_str().unwrap();
+    let mut all = vec!["create-project"];
+    all.extend_from_slice(args);
+    all.extend(["-o", out]);
+    ok(&anonlink(root, &all));
+    serde_json::from_slice(&std::fs::read(creds).unwrap()).unwrap()
+}
+
 fn fails_with(out: &std::process::Output, needle: &str) {
     assert!(!out.status.success(), "should have failed");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -162,19 +172,7 @@ fn client_runs_the_tutorial_against_a_server() {
     assert!(ok(&anonlink(&root, &["version"]))["anonlink"].is_string());
 
     let creds_file = dir.path().join("creds.json");
-    ok(&anonlink(
-        &root,
-        &[
-            "create-project",
-            "--type",
-            "mapping",
-            "--name",
-            "cli",
-            "-o",
-            creds_file.to_str().unwrap(),
-        ],
-    ));
-    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_file).unwrap()).unwrap();
+    let creds = create_project(&root, &["--type", "mapping", "--name", "cli"], &creds_file);
     let pid = creds["project_id"].as_str().unwrap();
     let rt = creds["result_token"].as_str().unwrap();
     let t0 = creds["update_tokens"][0].as_str().unwrap();
@@ -336,17 +334,7 @@ fn client_runs_the_tutorial_against_a_server() {
     );
 
     // A failing run ends --watch with its message.
-    ok(&anonlink(
-        &root,
-        &[
-            "create-project",
-            "--type",
-            "groups",
-            "-o",
-            creds_file.to_str().unwrap(),
-        ],
-    ));
-    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_file).unwrap()).unwrap();
+    let creds = create_project(&root, &["--type", "groups"], &creds_file);
     let pid = creds["project_id"].as_str().unwrap();
     let rt = creds["result_token"].as_str().unwrap();
     let small = dir.path().join("small.json");

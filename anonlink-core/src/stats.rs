@@ -69,15 +69,7 @@ pub fn semiopen_histogram(
 mod tests {
     use super::*;
 
-    fn pair(score: f64, r0: u32, r1: u32) -> CandidatePair {
-        CandidatePair {
-            score,
-            dataset0: 0,
-            dataset1: 1,
-            row0: r0,
-            row1: r1,
-        }
-    }
+    use crate::testing::pair;
 
     #[test]
     fn greedy_walk_and_bins() {

@@ -25,6 +25,17 @@ pub fn random_clks(n: usize, bytes: usize, seed: u64) -> Clks {
     clks
 }
 
+/// A candidate pair between rows of datasets 0 and 1.
+pub fn pair(score: f64, row0: u32, row1: u32) -> CandidatePair {
+    CandidatePair {
+        score,
+        dataset0: 0,
+        dataset1: 1,
+        row0,
+        row1,
+    }
+}
+
 /// One [`related_clks`] dataset per entry of `sizes` (dataset `d` has `sizes[d]` records),
 /// all from the pool of `seed`.
 ///

@@ -606,23 +606,9 @@ fn blocking_uploads_compare_only_within_blocks() {
         chunk_comparisons: 500,
         ..common::test_config()
     });
-    let r = server.post_json(
-        "projects",
-        None,
+    let p = server.create_project_from(
         &json!({"schema": {}, "result_type": "similarity_scores", "uses_blocking": true}),
     );
-    assert_eq!(r.status(), 201);
-    let body: Value = r.json().unwrap();
-    let p = Project {
-        id: body["project_id"].as_str().unwrap().into(),
-        result_token: body["result_token"].as_str().unwrap().into(),
-        update_tokens: body["update_tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap().to_string())
-            .collect(),
-    };
     let d: Value = server
         .get(&format!("projects/{}", p.id), Some(&p.result_token))
         .json()

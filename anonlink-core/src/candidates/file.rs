@@ -329,15 +329,7 @@ pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> 
 mod tests {
     use super::*;
 
-    fn pair(score: f64, r0: u32, r1: u32) -> CandidatePair {
-        CandidatePair {
-            score,
-            dataset0: 0,
-            dataset1: 1,
-            row0: r0,
-            row1: r1,
-        }
-    }
+    use crate::testing::pair;
 
     #[test]
     fn reads_other_widths() {

@@ -96,11 +96,14 @@ impl Server {
     }
 
     pub fn create_project(&self, result_type: &str, parties: usize) -> Project {
-        let r = self.post_json(
-            "projects",
-            None,
+        self.create_project_from(
             &json!({"schema": {}, "result_type": result_type, "number_parties": parties}),
-        );
+        )
+    }
+
+    /// A project created from this request body (which must succeed).
+    pub fn create_project_from(&self, body: &Value) -> Project {
+        let r = self.post_json("projects", None, body);
         assert_eq!(r.status(), 201);
         let body: Value = r.json().unwrap();
         Project {
