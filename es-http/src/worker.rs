@@ -396,6 +396,7 @@ fn compare(
     };
     drop((a, b, blocks));
     let max = state.config().max_candidate_pairs;
+    // Over the limit on its own: fail before storing a file nobody can use.
     if pairs.len() as u64 > max {
         return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
     }

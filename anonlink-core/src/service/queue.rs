@@ -125,7 +125,7 @@ fn claim_in(
             continue;
         };
         let chunks = tx.chunks(&run.id)?;
-        if chunks.len() == planned as usize && chunks.iter().all(|c| c.state == ChunkState::Done) {
+        if ready_to_solve(planned, &chunks) {
             let candidates = chunks.iter().map(|c| c.candidates).sum();
             run.start_solving(
                 holder,
@@ -197,6 +197,11 @@ fn claim_in(
         project,
         chunk,
     }))
+}
+
+/// Whether a run planned into `planned` chunks has every one of them done.
+fn ready_to_solve(planned: u32, chunks: &[RunChunk]) -> bool {
+    chunks.len() == planned as usize && chunks.iter().all(|c| c.state == ChunkState::Done)
 }
 
 /// The run's project if the run can go on; otherwise fails (or, without a project, removes)
@@ -310,14 +315,10 @@ pub fn complete_chunk(
         let Some(run) = run_is_live(tx, run_id)? else {
             return Ok(ChunkOutcome::Lost);
         };
-        let others: Vec<RunChunk> = tx
-            .chunks(run_id)?
-            .into_iter()
-            .filter(|c| c.index != index)
-            .collect();
-        let found: u64 = others
+        let mut chunks = tx.chunks(run_id)?;
+        let found: u64 = chunks
             .iter()
-            .filter(|c| c.state == ChunkState::Done)
+            .filter(|c| c.index != index && c.state == ChunkState::Done)
             .map(|c| c.candidates)
             .sum();
         if found.saturating_add(candidates) > max_candidates {
@@ -327,8 +328,12 @@ pub fn complete_chunk(
         }
         chunk.finish(candidates, blob.to_string());
         tx.put_chunk(&chunk)?;
-        let all_done = others.iter().all(|c| c.state == ChunkState::Done);
-        let run_ready = run.chunks == Some(others.len() as u32 + 1) && all_done;
+        if let Some(mine) = chunks.iter_mut().find(|c| c.index == index) {
+            *mine = chunk;
+        }
+        let run_ready = run
+            .chunks
+            .is_some_and(|planned| ready_to_solve(planned, &chunks));
         Ok(ChunkOutcome::Recorded { run_ready })
     })
 }
