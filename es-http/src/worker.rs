@@ -503,6 +503,11 @@ fn solve(
     chunks: &[RunChunk],
     holder: &str,
 ) -> Result<(), Failure> {
+    // Chunks recorded under another process's (higher) limit can still exceed this one's.
+    let total: u64 = chunks.iter().map(|c| c.candidates).sum();
+    if total > state.config().max_candidate_pairs {
+        return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
+    }
     let heartbeat = Heartbeat::start(state, &run.id, holder);
     let mut files: Vec<Box<dyn Read + Send>> = Vec::with_capacity(chunks.len());
     for chunk in chunks {
@@ -513,10 +518,6 @@ fn solve(
             ))
         })?;
         files.push(state.inner.blobs.open(blob).map_err(store_failure)?);
-    }
-    let total: u64 = chunks.iter().map(|c| c.candidates).sum();
-    if total > state.config().max_candidate_pairs {
-        return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
     }
     let merge_failed = |e: anonlink_core::Error| Failure::Failed(format!("merging chunks: {e}"));
     let mut merged = Vec::with_capacity(total as usize);
