@@ -1,40 +1,17 @@
 //! The one error type of the API, written as problem+json, and the reference's exact detail
-//! strings (API reference §7).
+//! strings (API reference §7) of the checks made here; the upload refusals' details are the
+//! core's ([`Refusal`]).
 
 use anonlink_core::service::store::StoreError;
+use anonlink_core::service::upload::Refusal;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// 400: a request without the `Authorization` header.
 pub const MISSING_AUTH: &str = "Missing header parameter 'Authorization'";
-/// 403: any failed authorization or unknown resource (one answer for both, on purpose).
-pub const INVALID_ACCESS: &str = "Invalid access token or project doesn't exist";
-/// 400: more than two parties with a two-party result type.
-pub const MULTI_PARTY_NEEDS_GROUPS: &str = "Multi-party linkage requires result type 'groups'.";
-/// 400: a JSON upload without encodings.
-pub const MISSING_CLKS: &str = "Missing CLKs information";
-/// 400: binary upload without its headers.
-pub const BINARY_HEADERS: &str = "Binary upload requires 'Hash-Count' and 'Hash-Size' headers";
-/// 400: bad `Hash-Size`.
-pub const BAD_HASH_SIZE: &str = "Invalid value for Hash-Size header";
-/// 400: bad `Hash-Count`.
-pub const BAD_HASH_COUNT: &str = "Invalid value for Hash-Count header";
-/// 400: `Hash-Size` differs from the project's size.
-pub const HASH_SIZE_MISMATCH: &str = "Upload 'Hash-Size' doesn't match project settings";
-/// 400: body length differs from `Hash-Count × Hash-Size`.
-pub const BODY_SIZE_MISMATCH: &str =
-    "Uploaded data did not match the expected size. Check request headers are correct";
 /// 400: an upload whose content type is neither JSON nor octet-stream.
 pub const CONTENT_TYPE: &str = "Content Type not supported";
-/// 403: a second upload with a token whose upload succeeded.
-pub const TOKEN_USED: &str = "This token has already been used to upload clks.";
-/// 403: a blocking project's upload without block ids (v1.13).
-pub const EXPECTING_BLOCKS: &str =
-    "Expecting blocking information. Either in \"blocks\" or \"clksnblocks\"";
-/// 403: block ids sent to a project without blocking (v1.13).
-pub const BLOCKING_DISABLED: &str =
-    "Blocking has been disabled for this project, but received blocking information";
 /// 500: a run posted while the project is in error.
 pub const PROJECT_HAS_ERRORS: &str = "Can't post run as project has errors";
 /// 400: threshold outside (0, 1].
@@ -79,7 +56,7 @@ impl ApiError {
 
     /// 403 with the one detail used for every refusal.
     pub fn forbidden() -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, INVALID_ACCESS)
+        ApiError::new(StatusCode::FORBIDDEN, Refusal::Forbidden.to_string())
     }
 
     /// 500 for a failure of ours; the cause is logged, not sent.

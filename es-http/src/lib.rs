@@ -34,8 +34,11 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use anonlink_core::service::project::EncodingLimits;
+use anonlink_core::encoding::SizeLimits;
+use anonlink_core::service::defaults;
+use anonlink_core::service::queue::{Queue, QueueConfig};
 use anonlink_core::service::store::{BlobStore, MetadataStore, StoreError};
+use anonlink_core::service::work::{WorkConfig, Worker};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::{Router, ServiceExt};
 use tower::Layer;
@@ -68,7 +71,7 @@ pub struct ServiceConfig {
     /// Which parts this process runs.
     pub role: Role,
     /// Allowed encoding sizes in bytes (reference defaults 1 and 1024).
-    pub encoding_limits: EncodingLimits,
+    pub encoding_limits: SizeLimits,
     /// Largest request body in bytes.
     pub max_request_bytes: usize,
     /// A run that finds more candidate pairs fails with a clear message.
@@ -80,22 +83,36 @@ pub struct ServiceConfig {
     /// Target number of comparisons per chunk: a run's comparisons are split into chunks
     /// of about this size, computed by whichever workers claim them.
     pub chunk_comparisons: u64,
+    /// Most parties a project may have.
+    pub max_parties: u32,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             role: Role::All,
-            encoding_limits: EncodingLimits::default(),
-            // 1M records of 1024 bytes as base64 JSON is about 1.4 GB.
-            max_request_bytes: 2 << 30,
-            max_candidate_pairs: 100_000_000,
-            workers: 1,
-            lease_seconds: 30,
-            // About a second of work for one 2-core worker: fine-grained enough to share a
-            // run between workers and to report progress, coarse enough that the per-chunk
-            // overhead (loading rows, storing candidates) stays below 1%.
-            chunk_comparisons: 2_000_000_000,
+            encoding_limits: SizeLimits::default(),
+            max_request_bytes: defaults::MAX_REQUEST_BYTES,
+            max_candidate_pairs: defaults::MAX_CANDIDATE_PAIRS,
+            workers: defaults::WORKERS,
+            lease_seconds: defaults::LEASE_SECONDS,
+            chunk_comparisons: defaults::CHUNK_COMPARISONS,
+            max_parties: defaults::MAX_PARTIES,
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// The settings of this process's run workers.
+    pub fn work(&self) -> WorkConfig {
+        WorkConfig {
+            queue: QueueConfig {
+                lease_micros: (self.lease_seconds.max(1) as i64).saturating_mul(1_000_000),
+                chunk_comparisons: self.chunk_comparisons,
+                ..QueueConfig::default()
+            },
+            max_candidate_pairs: self.max_candidate_pairs,
+            ..WorkConfig::default()
         }
     }
 }
@@ -112,10 +129,8 @@ struct Inner {
     blobs: Arc<dyn BlobStore>,
     /// Wakes the workers when a run is queued.
     wake: tokio::sync::Notify,
-    /// Set at shutdown: workers stop claiming and give back what they hold.
-    stopping: std::sync::atomic::AtomicBool,
-    /// Parsed block lists, shared by this process's workers.
-    block_cache: worker::BlockCache,
+    /// The core's workers: the work protocol over the stores, and the stop flag.
+    worker: Arc<Worker>,
     /// Held for the life of the process: one server per data directory.
     _lock: Option<File>,
 }
@@ -135,15 +150,24 @@ impl AppState {
         meta: Arc<dyn MetadataStore>,
         blobs: Arc<dyn BlobStore>,
     ) -> AppState {
+        AppState::with_lock(config, meta, blobs, None)
+    }
+
+    fn with_lock(
+        config: ServiceConfig,
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        lock: Option<File>,
+    ) -> AppState {
+        let worker = Arc::new(Worker::new(meta.clone(), blobs.clone(), config.work()));
         AppState {
             inner: Arc::new(Inner {
                 config,
                 meta,
                 blobs,
                 wake: tokio::sync::Notify::new(),
-                stopping: std::sync::atomic::AtomicBool::new(false),
-                block_cache: worker::BlockCache::default(),
-                _lock: None,
+                worker,
+                _lock: lock,
             }),
         }
     }
@@ -166,18 +190,19 @@ impl AppState {
         })?;
         let meta = storage::SqliteStore::open(&data_dir.join("metadata.sqlite"))?;
         let blobs = storage::FsBlobs::open(&data_dir.join("blobs"))?;
-        worker::release_leases(&meta)?;
-        Ok(AppState {
-            inner: Arc::new(Inner {
-                config,
-                meta: Arc::new(meta),
-                blobs: Arc::new(blobs),
-                wake: tokio::sync::Notify::new(),
-                stopping: std::sync::atomic::AtomicBool::new(false),
-                block_cache: worker::BlockCache::default(),
-                _lock: Some(lock),
-            }),
-        })
+        let interrupted = Queue::new(&meta, config.work().queue).release_leases()?;
+        if interrupted > 0 {
+            tracing::info!(
+                runs = interrupted,
+                "re-queued work interrupted by a restart"
+            );
+        }
+        Ok(AppState::with_lock(
+            config,
+            Arc::new(meta),
+            Arc::new(blobs),
+            Some(lock),
+        ))
     }
 
     /// The storage `storage` names: PostgreSQL and/or an object store when given, the

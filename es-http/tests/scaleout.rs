@@ -6,7 +6,8 @@ mod common;
 
 use std::sync::Arc;
 
-use anonlink_core::service::store::{BlobStore, MetadataStore, conformance};
+use anonlink_core::service::conformance;
+use anonlink_core::service::store::{BlobStore, MetadataStore};
 use common::*;
 use es_http::storage::{ObjectBlobs, PgStore};
 use es_http::{AppState, Role, ServiceConfig};

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anonlink_core::service::project::EncodingLimits;
+use anonlink_core::encoding::SizeLimits;
+use anonlink_core::service::defaults;
 use anyhow::{Context, Result};
 use clap::Args;
 use tracing_subscriber::EnvFilter;
@@ -30,32 +31,36 @@ pub struct ServeArgs {
     role: RoleArg,
     /// Seconds a worker's claim on a chunk (or on a run it solves) lasts without renewal;
     /// after a worker dies, its work is taken over this long after its last report.
-    #[arg(long, env = "ANONLINK_LEASE_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "ANONLINK_LEASE_SECONDS", default_value_t = defaults::LEASE_SECONDS)]
     lease_seconds: u64,
     /// Comparisons per chunk: each run is split into chunks of about this many
     /// comparisons, which any worker (of any process sharing the storage) may claim.
-    #[arg(long, env = "ANONLINK_CHUNK_COMPARISONS", default_value_t = 2_000_000_000,
+    #[arg(long, env = "ANONLINK_CHUNK_COMPARISONS", default_value_t = defaults::CHUNK_COMPARISONS,
           value_parser = clap::value_parser!(u64).range(1..))]
     chunk_comparisons: u64,
     /// Smallest accepted encoding, in bytes.
-    #[arg(long, env = "MIN_ENCODING_SIZE", default_value_t = 1)]
+    #[arg(long, env = "MIN_ENCODING_SIZE", default_value_t = SizeLimits::default().min_bytes)]
     min_encoding_size: usize,
     /// Largest accepted encoding, in bytes.
-    #[arg(long, env = "MAX_ENCODING_SIZE", default_value_t = 1024)]
+    #[arg(long, env = "MAX_ENCODING_SIZE", default_value_t = SizeLimits::default().max_bytes)]
     max_encoding_size: usize,
     /// Workers in this process: chunks computed at the same time (each one uses every core).
-    #[arg(long, env = "ANONLINK_WORKERS", default_value_t = 1)]
+    #[arg(long, env = "ANONLINK_WORKERS", default_value_t = defaults::WORKERS)]
     workers: usize,
     /// Largest request body, in bytes.
-    #[arg(long, env = "ANONLINK_MAX_REQUEST_BYTES", default_value_t = 2 << 30)]
+    #[arg(long, env = "ANONLINK_MAX_REQUEST_BYTES", default_value_t = defaults::MAX_REQUEST_BYTES)]
     max_request_bytes: usize,
     /// A run that finds more candidate pairs than this fails with a clear message.
     #[arg(
         long,
         env = "SOLVER_MAX_CANDIDATE_PAIRS",
-        default_value_t = 100_000_000
+        default_value_t = defaults::MAX_CANDIDATE_PAIRS
     )]
     max_candidate_pairs: u64,
+    /// Most parties a project may have.
+    #[arg(long, env = "ANONLINK_MAX_PARTIES", default_value_t = defaults::MAX_PARTIES,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    max_parties: u32,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -77,7 +82,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             RoleArg::Worker => es_http::Role::Worker,
             RoleArg::All => es_http::Role::All,
         },
-        encoding_limits: EncodingLimits {
+        encoding_limits: SizeLimits {
             min_bytes: args.min_encoding_size,
             max_bytes: args.max_encoding_size,
         },
@@ -86,6 +91,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         workers: args.workers,
         lease_seconds: args.lease_seconds.max(1),
         chunk_comparisons: args.chunk_comparisons,
+        max_parties: args.max_parties,
     };
     let storage = es_http::StorageConfig {
         data_dir: args.data_dir.clone(),

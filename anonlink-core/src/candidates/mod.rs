@@ -136,6 +136,47 @@ impl<'a> IntoIterator for &'a CandidatePairs {
 /// returning `false` stops the search, which then fails with [`Error::Cancelled`].
 pub type ProgressFn = dyn Fn(u64) -> bool + Send + Sync;
 
+/// A similarity threshold: a Dice score in `(0, 1]`. Pairs scoring at or above it are
+/// candidates. Validated once, here, for every shell (the API refuses what this refuses).
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::Threshold;
+///
+/// assert_eq!(Threshold::new(0.8)?.get(), 0.8);
+/// assert!(Threshold::new(0.0).is_err() && Threshold::new(1.5).is_err());
+/// assert!(Threshold::new(f64::NAN).is_err());
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Threshold(f64);
+
+impl Threshold {
+    /// The allowed range, as text for messages.
+    pub const RANGE: &'static str = "(0, 1]";
+
+    /// `value` as a threshold.
+    ///
+    /// # Errors
+    /// [`Error::Threshold`] unless `0 < value <= 1`.
+    pub fn new(value: f64) -> Result<Threshold> {
+        if value > 0.0 && value <= 1.0 {
+            Ok(Threshold(value))
+        } else {
+            Err(Error::Threshold {
+                value,
+                range: Threshold::RANGE,
+            })
+        }
+    }
+
+    /// The score.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 /// Settings of a candidate search.
 ///
 /// # Examples
@@ -230,12 +271,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::Threshold {
-                value: self.threshold,
-                range: "[0, 1]",
-            });
-        }
+        Threshold::new(self.threshold)?;
         if self.k == Some(0) {
             return Err(Error::ZeroK);
         }
@@ -573,7 +609,7 @@ mod tests {
             find(&[&a, &b], &Config::new(0.5)),
             Err(Error::DatasetSizeMismatch { dataset: 1, .. })
         ));
-        for t in [-0.1, 1.1, f64::NAN] {
+        for t in [-0.1, 0.0, 1.1, f64::NAN] {
             assert!(matches!(
                 find(&[&a, &a], &Config::new(t)),
                 Err(Error::Threshold { .. })
@@ -608,7 +644,7 @@ mod tests {
     #[test]
     fn zero_bit_records_never_match() {
         let zeros = Clks::from_concatenated(&[0u8; 32], 16).unwrap();
-        let pairs = find(&[&zeros, &zeros], &Config::new(0.0)).unwrap();
+        let pairs = find(&[&zeros, &zeros], &Config::new(f64::MIN_POSITIVE)).unwrap();
         assert!(pairs.is_empty());
     }
 

@@ -95,8 +95,15 @@ fn decode_upload_with<'de, R: serde_json::de::Read<'de>>(
     if let Some(failure) = state.failure.take() {
         return Err(failure);
     }
-    parsed.map_err(|e| Error::Json {
-        reason: e.to_string(),
+    parsed.map_err(|e| {
+        if e.is_io() {
+            // The reader's own error, as it was (serde_json hands I/O errors back whole).
+            Error::Io(std::io::Error::from(e))
+        } else {
+            Error::Json {
+                reason: e.to_string(),
+            }
+        }
     })?;
     let (Some(form), true) = (state.form, state.seen_clks) else {
         return Err(Error::NoEncodings);
@@ -116,7 +123,7 @@ fn decode_upload_with<'de, R: serde_json::de::Read<'de>>(
                         ),
                     });
                 }
-                let default = vec![block_id("1")];
+                let default = default_blocks(1).remove(0);
                 Some(
                     (0..clks.len())
                         .map(|i| map.get(&i).cloned().unwrap_or_else(|| default.clone()))
@@ -360,6 +367,14 @@ pub fn block_id(name: &str) -> u64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(first)
+}
+
+/// The block records without blocking information belong to: `"1"`, as in the reference.
+pub const DEFAULT_BLOCK: &str = "1";
+
+/// Block ids for `n` records without blocking information: each in [`DEFAULT_BLOCK`].
+pub fn default_blocks(n: usize) -> Vec<Vec<u64>> {
+    vec![vec![block_id(DEFAULT_BLOCK)]; n]
 }
 
 /// Decodes any of the upload document's forms from a reader, streaming (API reference §9:

@@ -17,7 +17,8 @@ pub use self::base64::{decode_base64_record, encode_base64_record};
 pub(crate) use self::binary::read_full;
 pub use self::binary::{decode_binary, encode_binary};
 pub use self::json::{
-    Upload, UploadForm, block_id, decode_json, decode_json_slice, decode_upload, encode_json,
+    DEFAULT_BLOCK, Upload, UploadForm, block_id, decode_json, decode_json_slice, decode_upload,
+    default_blocks, encode_json,
 };
 
 use crate::error::{Error, Result};

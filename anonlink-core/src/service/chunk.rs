@@ -38,24 +38,24 @@ impl ChunkState {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunChunk {
     /// Its run.
-    pub run_id: String,
+    run_id: String,
     /// Position in the run's plan, from 0.
-    pub index: u32,
+    index: u32,
     /// The comparisons it makes.
-    pub work: Chunk,
+    work: Chunk,
     /// Where it stands.
-    pub state: ChunkState,
+    state: ChunkState,
     /// The worker holding it, while running.
-    pub lease: Option<Lease>,
+    lease: Option<Lease>,
     /// How many times a worker claimed it.
-    pub attempts: u32,
+    attempts: u32,
     /// Comparisons made: the most any attempt reported while running, all of them once
     /// done.
-    pub comparisons_done: u64,
+    comparisons_done: u64,
     /// Candidate pairs found, once done.
-    pub candidates: u64,
+    candidates: u64,
     /// The blob holding its sorted candidate file, once done.
-    pub blob: Option<String>,
+    blob: Option<String>,
 }
 
 impl RunChunk {
@@ -72,6 +72,51 @@ impl RunChunk {
             candidates: 0,
             blob: None,
         }
+    }
+
+    /// Its run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Position in the run's plan, from 0.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The comparisons it makes.
+    pub fn work(&self) -> &Chunk {
+        &self.work
+    }
+
+    /// Where it stands.
+    pub fn state(&self) -> ChunkState {
+        self.state
+    }
+
+    /// The claim of the worker holding it, while running.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    /// How many times a worker claimed it.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Comparisons made: the most any attempt reported while running, all once done.
+    pub fn comparisons_done(&self) -> u64 {
+        self.comparisons_done
+    }
+
+    /// Candidate pairs found, once done.
+    pub fn candidates(&self) -> u64 {
+        self.candidates
+    }
+
+    /// The blob holding its sorted candidate file, once done.
+    pub fn blob(&self) -> Option<&str> {
+        self.blob.as_deref()
     }
 
     /// Whether a worker may claim it at `now`: pending, or running under a lapsed lease.
@@ -105,6 +150,26 @@ impl RunChunk {
     /// Whether `holder` still holds it (even under a lapsed lease nobody took over).
     pub fn held_by(&self, holder: &str) -> bool {
         self.state == ChunkState::Running && self.lease.as_ref().is_some_and(|l| l.holder == holder)
+    }
+
+    /// Its holder reports `comparisons_done` so far and keeps it until `expires`. Progress
+    /// only goes up.
+    pub fn renew(&mut self, comparisons_done: u64, expires: Timestamp) {
+        self.comparisons_done = self.comparisons_done.max(comparisons_done);
+        if let Some(lease) = self.lease.as_mut() {
+            lease.expires = expires;
+        }
+    }
+
+    /// Nobody holds it any more: pending again, for any worker. Returns whether it was
+    /// running.
+    pub fn release(&mut self) -> bool {
+        if self.state != ChunkState::Running {
+            return false;
+        }
+        self.state = ChunkState::Pending;
+        self.lease = None;
+        true
     }
 
     /// Records its stored candidates.
@@ -145,11 +210,13 @@ mod tests {
         assert!(!c.is_claimable(now));
         assert!(c.is_claimable(now.plus_micros(10)));
         assert_eq!(c.lease_expires(), Some(Timestamp(1_010)));
-        c.comparisons_done = 12;
+        c.renew(12, now.plus_micros(10));
+        c.renew(5, now.plus_micros(10));
         let pending = RunChunk::new("r", 1, c.work.clone());
         assert_eq!(comparisons_done(&[c.clone(), pending.clone()]), 12);
         c.finish(3, "blob".into());
         assert!(!c.held_by("w1") && !c.is_claimable(now.plus_micros(100)));
+        assert!(!c.release(), "a done chunk stays done");
         assert_eq!(comparisons_done(&[c, pending]), 40);
     }
 }

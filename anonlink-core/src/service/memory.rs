@@ -48,7 +48,7 @@ impl Tx for Data {
         Ok(self.projects.get(id).map(|(_, p)| p.clone()))
     }
     fn put_project(&mut self, project: &Project) -> Result<(), StoreError> {
-        let seq = match self.projects.get(&project.id) {
+        let seq = match self.projects.get(project.id()) {
             Some((seq, _)) => *seq,
             None => {
                 self.next_seq += 1;
@@ -56,7 +56,7 @@ impl Tx for Data {
             }
         };
         self.projects
-            .insert(project.id.clone(), (seq, project.clone()));
+            .insert(project.id().to_string(), (seq, project.clone()));
         Ok(())
     }
     fn projects(&mut self) -> Result<Vec<(String, Timestamp)>, StoreError> {
@@ -64,7 +64,7 @@ impl Tx for Data {
         all.sort_by_key(|(seq, _)| *seq);
         Ok(all
             .into_iter()
-            .map(|(_, p)| (p.id.clone(), p.time_added))
+            .map(|(_, p)| (p.id().to_string(), p.time_added()))
             .collect())
     }
     fn token(&mut self, hash: &TokenHash) -> Result<Option<Token>, StoreError> {
@@ -85,7 +85,7 @@ impl Tx for Data {
         let mut runs: Vec<_> = self
             .runs
             .values()
-            .filter(|(_, r)| r.project_id == project_id)
+            .filter(|(_, r)| r.project_id() == project_id)
             .collect();
         runs.sort_by_key(|(seq, _)| *seq);
         Ok(runs.into_iter().map(|(_, r)| r.clone()).collect())
@@ -94,20 +94,20 @@ impl Tx for Data {
         let mut runs: Vec<_> = self
             .runs
             .values()
-            .filter(|(_, r)| states.contains(&r.state))
+            .filter(|(_, r)| states.contains(&r.state()))
             .collect();
         runs.sort_by_key(|(seq, _)| *seq);
         Ok(runs.into_iter().map(|(_, r)| r.clone()).collect())
     }
     fn put_run(&mut self, run: &Run) -> Result<(), StoreError> {
-        let seq = match self.runs.get(&run.id) {
+        let seq = match self.runs.get(run.id()) {
             Some((seq, _)) => *seq,
             None => {
                 self.next_seq += 1;
                 self.next_seq
             }
         };
-        self.runs.insert(run.id.clone(), (seq, run.clone()));
+        self.runs.insert(run.id().to_string(), (seq, run.clone()));
         Ok(())
     }
     fn delete_run(&mut self, id: &str) -> Result<(), StoreError> {
@@ -134,7 +134,7 @@ impl Tx for Data {
             .map(|(_, c)| c.clone()))
     }
     fn put_chunk(&mut self, chunk: &RunChunk) -> Result<(), StoreError> {
-        let key = (chunk.run_id.clone(), chunk.index);
+        let key = (chunk.run_id().to_string(), chunk.index());
         let seq = match self.chunks.get(&key) {
             Some((seq, _)) => *seq,
             None => {
@@ -162,6 +162,21 @@ impl Tx for Data {
 #[derive(Debug, Default)]
 pub struct MemoryBlobs {
     blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryBlobs {
+    /// Whether no blob is stored.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.lock().map(|b| b.is_empty()).unwrap_or(false)
+    }
+
+    /// The keys of every blob stored, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.blobs
+            .lock()
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl BlobStore for MemoryBlobs {
@@ -204,7 +219,7 @@ impl BlobStore for MemoryBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::store::conformance;
+    use crate::service::conformance;
 
     #[test]
     fn memory_store_conforms() {

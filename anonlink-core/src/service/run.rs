@@ -2,6 +2,7 @@
 
 use super::Timestamp;
 use super::project::Project;
+use crate::candidates::Threshold;
 use crate::linkage::ResultType;
 
 /// A run's state.
@@ -42,52 +43,60 @@ pub struct Lease {
     pub expires: Timestamp,
 }
 
-/// A run.
+/// A run. Its fields change only through its transitions (and the queue, which drives
+/// them); read them through the accessors.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Run {
     /// 48 hex characters.
-    pub id: String,
+    id: String,
     /// Its project.
-    pub project_id: String,
+    project_id: String,
     /// Free text.
-    pub name: String,
+    name: String,
     /// Free text.
-    pub notes: String,
+    notes: String,
     /// Similarity threshold in (0, 1].
-    pub threshold: f64,
+    threshold: Threshold,
     /// Where it stands.
-    pub state: RunState,
+    state: RunState,
     /// Stage 1 waiting for data, 2 similarity, 3 output.
-    pub stage: u8,
+    stage: u8,
     /// Comparisons done in stage 2.
-    pub comparisons_done: u64,
+    comparisons_done: u64,
     /// Comparisons stage 2 makes in all.
-    pub total_comparisons: u64,
+    total_comparisons: u64,
     /// Candidate pairs found.
-    pub candidates: Option<u64>,
+    candidates: Option<u64>,
     /// When it was posted.
-    pub time_added: Timestamp,
+    time_added: Timestamp,
     /// When a worker started it.
-    pub time_started: Option<Timestamp>,
+    time_started: Option<Timestamp>,
     /// When it completed or failed.
-    pub time_completed: Option<Timestamp>,
+    time_completed: Option<Timestamp>,
     /// Why it failed.
-    pub message: Option<String>,
+    message: Option<String>,
     /// The worker holding it, while running.
-    pub lease: Option<Lease>,
+    lease: Option<Lease>,
     /// How many times a worker started solving it (more than one after a crash).
-    pub attempts: u32,
+    attempts: u32,
     /// Number of chunks its comparisons were split into, once planned.
     #[serde(default)]
-    pub chunks: Option<u32>,
+    chunks: Option<u32>,
 }
 
 impl Run {
-    /// A new run of `project`: queued when every party has uploaded, else created.
-    pub fn new(id: String, project: &Project, threshold: f64, name: String, notes: String) -> Run {
+    /// A new run of `project` posted at `now`, with a fresh id: queued when every party has
+    /// uploaded, else created (it is queued when the last upload is accepted).
+    pub fn create(
+        project: &Project,
+        threshold: Threshold,
+        name: String,
+        notes: String,
+        now: Timestamp,
+    ) -> Run {
         Run {
-            id,
-            project_id: project.id.clone(),
+            id: super::token::generate(),
+            project_id: project.id().to_string(),
             name,
             notes,
             threshold,
@@ -100,7 +109,7 @@ impl Run {
             comparisons_done: 0,
             total_comparisons: 0,
             candidates: None,
-            time_added: Timestamp::now(),
+            time_added: now,
             time_started: None,
             time_completed: None,
             message: None,
@@ -110,6 +119,92 @@ impl Run {
         }
     }
 
+    /// 48 hex characters.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its project's id.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// Free text given at creation.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Free text given at creation.
+    pub fn notes(&self) -> &str {
+        &self.notes
+    }
+
+    /// The similarity threshold.
+    pub fn threshold(&self) -> Threshold {
+        self.threshold
+    }
+
+    /// The stored state (the status view also reflects the project's errors).
+    pub fn state(&self) -> RunState {
+        self.state
+    }
+
+    /// 1 waiting for data, 2 similarity, 3 output.
+    pub fn stage(&self) -> u8 {
+        self.stage
+    }
+
+    /// Comparisons made so far (kept up to date only outside stage 2's chunks; see
+    /// [`super::queue::Queue::run_with_progress`]).
+    pub fn comparisons_done(&self) -> u64 {
+        self.comparisons_done
+    }
+
+    /// Comparisons stage 2 makes in all, once planned.
+    pub fn total_comparisons(&self) -> u64 {
+        self.total_comparisons
+    }
+
+    /// Candidate pairs found, once every chunk is done.
+    pub fn candidates(&self) -> Option<u64> {
+        self.candidates
+    }
+
+    /// When it was posted.
+    pub fn time_added(&self) -> Timestamp {
+        self.time_added
+    }
+
+    /// When a worker started it.
+    pub fn time_started(&self) -> Option<Timestamp> {
+        self.time_started
+    }
+
+    /// When it completed or failed.
+    pub fn time_completed(&self) -> Option<Timestamp> {
+        self.time_completed
+    }
+
+    /// Why it failed.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The claim of the worker solving it, if one holds it.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    /// How many times a worker started solving it (more than one after a crash).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Number of chunks its comparisons were split into, once planned.
+    pub fn chunks(&self) -> Option<u32> {
+        self.chunks
+    }
+
     /// Number of stages: 2 for similarity scores, 3 otherwise.
     pub fn stages(result_type: ResultType) -> u8 {
         if result_type == ResultType::SimilarityScores {
@@ -117,6 +212,16 @@ impl Run {
         } else {
             3
         }
+    }
+
+    /// A created run's project has become ready: it waits for a worker. Returns whether it
+    /// changed (only created runs are queued).
+    pub fn queue(&mut self) -> bool {
+        if self.state != RunState::Created {
+            return false;
+        }
+        self.state = RunState::Queued;
+        true
     }
 
     /// Whether a worker may take the run at `now`: queued (to plan its chunks), or running
@@ -166,6 +271,24 @@ impl Run {
         self.state == RunState::Running && self.lease.as_ref().is_some_and(|l| l.holder == holder)
     }
 
+    /// The solver's lease lasts until `expires`.
+    pub fn renew(&mut self, expires: Timestamp) {
+        if let Some(lease) = self.lease.as_mut() {
+            lease.expires = expires;
+        }
+    }
+
+    /// Nobody holds the run any more (its solver gave it back, or a restart released it);
+    /// returns whether somebody did.
+    pub fn release(&mut self) -> bool {
+        self.lease.take().is_some()
+    }
+
+    /// Records the comparisons made so far, summed over its chunks, for the status view.
+    pub fn show_progress(&mut self, comparisons_done: u64) {
+        self.comparisons_done = comparisons_done;
+    }
+
     /// Completes the run.
     pub fn complete(&mut self, now: Timestamp, result_type: ResultType) {
         self.state = RunState::Completed;
@@ -191,7 +314,7 @@ impl Run {
         } else {
             self.state
         };
-        let stages = Run::stages(project.result_type);
+        let stages = Run::stages(project.result_type());
         let stage = match state {
             RunState::Created | RunState::Queued => 1,
             _ => self.stage.max(1),
@@ -288,21 +411,16 @@ pub struct RunStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::project::{EncodingLimits, UploadState};
+    use crate::encoding::SizeLimits;
+    use crate::service::project::{NewProject, UploadState};
 
     #[test]
     fn lifecycle_and_status() {
-        let mut project = Project::new(
-            "p".into(),
-            ResultType::Mapping,
-            2,
-            serde_json::json!({}),
-            String::new(),
-            String::new(),
-            false,
-        );
-        let mut run = Run::new("r".into(), &project, 0.8, String::new(), String::new());
-        assert_eq!(run.state, RunState::Created);
+        let now = Timestamp(1_000_000);
+        let (mut project, _) = Project::create(NewProject::new(ResultType::Mapping, 2), now);
+        let threshold = Threshold::new(0.8).unwrap();
+        let mut run = Run::create(&project, threshold, String::new(), String::new(), now);
+        assert_eq!(run.state(), RunState::Created);
         let s = run.status(&project);
         assert_eq!((s.stage, s.stages), (1, 3));
         assert_eq!(s.progress.unwrap().absolute, 0);
@@ -313,27 +431,26 @@ mod tests {
             blob: "b".into(),
             blocks_blob: None,
         };
-        project.accept_upload(0, ready.clone(), &EncodingLimits::default());
-        project.accept_upload(1, ready, &EncodingLimits::default());
-        run.state = RunState::Queued;
-        let now = Timestamp::now();
+        project.accept_upload(0, ready.clone(), &SizeLimits::default());
+        project.accept_upload(1, ready, &SizeLimits::default());
+        assert!(run.queue() && !run.queue(), "queued once");
         assert!(run.is_claimable(now));
         run.start_comparing(now, 100, 4);
         assert!(
             run.is_claimable(now),
             "no one holds a run while its chunks compute"
         );
-        run.comparisons_done = 50;
+        run.show_progress(50);
         let s = run.status(&project);
         assert_eq!(s.stage, 2);
         assert_eq!(s.progress.unwrap().relative, 0.5);
-        run.start_solving("w1", now, 1_000_000, project.result_type, 7);
+        run.start_solving("w1", now, 1_000_000, project.result_type(), 7);
         assert!(!run.is_claimable(now));
         assert!(run.is_claimable(now.plus_micros(2_000_000)));
         assert!(run.held_by("w1"));
         let s = run.status(&project);
-        assert_eq!((s.stage, run.candidates, run.attempts), (3, Some(7), 1));
-        run.complete(now, project.result_type);
+        assert_eq!((s.stage, run.candidates(), run.attempts()), (3, Some(7), 1));
+        run.complete(now, project.result_type());
         let s = run.status(&project);
         assert_eq!(
             (s.state, s.stage, s.total_number_comparisons),
@@ -341,10 +458,12 @@ mod tests {
         );
         assert!(s.progress.is_none());
 
-        project.parties[0].upload = UploadState::Error {
+        let (mut broken, _) = Project::create(NewProject::new(ResultType::Mapping, 2), now);
+        let bad = UploadState::Error {
             message: "bad".into(),
         };
-        let s = run.status(&project);
+        broken.accept_upload(0, bad, &SizeLimits::default());
+        let s = run.status(&broken);
         assert_eq!(s.state, RunState::Error);
         assert_eq!(s.message.as_deref(), Some("bad"));
     }

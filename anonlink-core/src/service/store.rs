@@ -15,21 +15,54 @@ use super::project::Project;
 use super::run::{Run, RunState};
 use super::token::{Token, TokenHash};
 
-/// A storage failure (the database or the file system), with what was being done.
+/// A storage failure (the database, the file system, an object store): what was being done,
+/// and the failure underneath it, kept as the error's source.
 #[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(pub String);
+#[error("storage: {what}")]
+pub struct StoreError {
+    what: String,
+    #[source]
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
 
 impl StoreError {
-    /// A storage error from anything printable.
+    /// A storage error described by `what`, without an underlying error.
     pub fn new(what: impl std::fmt::Display) -> Self {
-        StoreError(what.to_string())
+        StoreError {
+            what: what.to_string(),
+            cause: None,
+        }
+    }
+
+    /// A storage error that `cause` led to; `context` says what was being done. The message
+    /// reads `context: cause`, and `cause` stays available as the source.
+    pub fn caused_by(
+        context: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError {
+            what: format!("{context}: {cause}"),
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// The I/O error underneath, if the failure was one: anywhere in the source chain.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> =
+            self.cause.as_deref().map(|c| c as _);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io);
+            }
+            source = e.source();
+        }
+        None
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError(format!("i/o error: {e}"))
+        StoreError::caused_by("i/o error", e)
     }
 }
 
@@ -174,311 +207,4 @@ pub fn transact<T, E>(
     }
     outcome?;
     value.ok_or_else(|| TxError::Store(StoreError::new("transaction produced no value")))
-}
-
-/// A conformance suite every [`MetadataStore`] and [`BlobStore`] must pass.
-#[cfg(any(test, feature = "testing"))]
-pub mod conformance {
-    use super::*;
-    use crate::linkage::ResultType;
-    use crate::service::chunk::ChunkState;
-    use crate::service::project::{EncodingLimits, UploadState};
-    use crate::service::queue::{
-        ChunkOutcome, Claim, QueueConfig, Work, claim_work, complete_chunk, complete_run, fail_run,
-        queue_waiting_runs, release, release_leases, renew_chunk, renew_run, run_with_progress,
-    };
-    use crate::service::token::TokenKind;
-
-    fn project(id: &str) -> Project {
-        Project::new(
-            id.into(),
-            ResultType::Groups,
-            2,
-            serde_json::json!({"clkConfig": {"l": 64}}),
-            "n".into(),
-            "notes".into(),
-            false,
-        )
-    }
-
-    /// Checks commit, rollback, every record kind and run claiming.
-    ///
-    /// # Panics
-    /// When the store misbehaves.
-    pub fn metadata(store: &dyn MetadataStore) {
-        // Commit.
-        transact::<_, ()>(store, |tx| {
-            tx.put_project(&project("p1"))?;
-            tx.put_token(&Token {
-                hash: TokenHash::of("secret"),
-                project_id: "p1".into(),
-                kind: TokenKind::Update { party: 1 },
-            })?;
-            tx.put_setting("rate", "7")?;
-            Ok(())
-        })
-        .expect("commit");
-        // Rollback on abort.
-        let aborted = transact::<(), &str>(store, |tx| {
-            tx.put_project(&project("p2"))?;
-            Err(TxError::Abort("no"))
-        });
-        assert!(matches!(aborted, Err(TxError::Abort("no"))));
-        transact::<_, ()>(store, |tx| {
-            assert!(tx.project("p2")?.is_none(), "aborted write was kept");
-            let p = tx.project("p1")?.expect("committed project");
-            assert_eq!(p, project_with_time("p1", p.time_added));
-            assert_eq!(tx.projects()?.len(), 1);
-            let t = tx.token(&TokenHash::of("secret"))?.expect("token");
-            assert_eq!(t.kind, TokenKind::Update { party: 1 });
-            assert!(tx.token(&TokenHash::of("other"))?.is_none());
-            assert_eq!(tx.setting("rate")?.as_deref(), Some("7"));
-            assert_eq!(tx.setting("nope")?, None);
-            Ok(())
-        })
-        .expect("read back");
-
-        // Runs: created, then queued when the project is ready, then planned into chunks.
-        let mut p = project("p3");
-        let run = Run::new("r1".into(), &p, 0.8, String::new(), String::new());
-        transact::<_, ()>(store, |tx| {
-            tx.put_project(&p)?;
-            tx.put_run(&run)?;
-            Ok(())
-        })
-        .expect("run");
-        let config = QueueConfig {
-            lease_micros: 60_000_000,
-            chunk_comparisons: 2,
-        };
-        assert!(claim_work(store, "w", &config).expect("claim").is_none());
-        let ready = UploadState::Ready {
-            count: 3,
-            bytes_per_record: 8,
-            blob: "x".into(),
-            blocks_blob: None,
-        };
-        p.accept_upload(0, ready.clone(), &EncodingLimits::default());
-        p.accept_upload(1, ready, &EncodingLimits::default());
-        transact::<_, ()>(store, |tx| {
-            tx.put_project(&p)?;
-            queue_waiting_runs(tx, &p)?;
-            Ok(())
-        })
-        .expect("queue");
-        // 3 × 3 in chunks of about 2: rows split 2 × 2 ways, 4 chunks.
-        let first = claim_work(store, "w1", &config).expect("claim");
-        let Some(Work::Compare {
-            run,
-            project,
-            chunk,
-        }) = first
-        else {
-            panic!("expected a chunk, got {first:?}");
-        };
-        assert_eq!((run.id.as_str(), project.id.as_str()), ("r1", "p3"));
-        assert_eq!((run.total_comparisons, run.chunks), (9, Some(4)));
-        assert_eq!(chunk.index, 0);
-        assert!(chunk.held_by("w1"));
-        let mut held = vec![chunk];
-        for holder in ["w2", "w3", "w4"] {
-            match claim_work(store, holder, &config).expect("claim") {
-                Some(Work::Compare { chunk, .. }) => held.push(chunk),
-                other => panic!("expected a chunk, got {other:?}"),
-            }
-        }
-        let indexes: Vec<u32> = held.iter().map(|c| c.index).collect();
-        assert_eq!(indexes, [0, 1, 2, 3]);
-        assert!(claim_work(store, "w5", &config).expect("claim").is_none());
-
-        // Progress, lease renewal and takeover after a lapsed lease.
-        assert!(renew_chunk(store, "r1", 0, "w1", 2, 60_000_000).expect("renew"));
-        assert!(!renew_chunk(store, "r1", 0, "w2", 2, 60_000_000).expect("renew"));
-        transact::<_, ()>(store, |tx| {
-            assert_eq!(
-                run_with_progress(tx, "r1")?.expect("run").comparisons_done,
-                2
-            );
-            let mut c = tx.chunk("r1", 1)?.expect("chunk");
-            if let Some(l) = c.lease.as_mut() {
-                l.expires = Timestamp(0);
-            }
-            tx.put_chunk(&c)?;
-            Ok(())
-        })
-        .expect("expire");
-        let Some(Work::Compare { chunk: taken, .. }) =
-            claim_work(store, "w6", &config).expect("claim")
-        else {
-            panic!("the lapsed chunk is claimable");
-        };
-        assert_eq!((taken.index, taken.attempts), (1, 2));
-        // The old holder can no longer record it; the new one can, once.
-        let lost = complete_chunk(store, "r1", 1, "w2", 5, "old", 100).expect("complete");
-        assert_eq!(lost, ChunkOutcome::Lost);
-        for (index, holder) in [(0, "w1"), (1, "w6"), (2, "w3")] {
-            let outcome = complete_chunk(store, "r1", index, holder, 1, &format!("b{index}"), 100)
-                .expect("complete");
-            assert_eq!(outcome, ChunkOutcome::Recorded { run_ready: false });
-        }
-        let again = complete_chunk(store, "r1", 1, "w6", 1, "b1", 100).expect("complete");
-        assert_eq!(again, ChunkOutcome::Lost, "a chunk is recorded once");
-        // Over the run's candidate limit: not recorded, and the holder can fail the run.
-        let over = complete_chunk(store, "r1", 3, "w4", 2, "b3", 4).expect("complete");
-        assert_eq!(over, ChunkOutcome::TooManyCandidates);
-        let last = complete_chunk(store, "r1", 3, "w4", 1, "b3", 100).expect("complete");
-        assert_eq!(last, ChunkOutcome::Recorded { run_ready: true });
-        transact::<_, ()>(store, |tx| {
-            assert_eq!(
-                run_with_progress(tx, "r1")?.expect("run").comparisons_done,
-                9
-            );
-            Ok(())
-        })
-        .expect("progress");
-
-        // Solving: one worker, under a lease.
-        let Some(Work::Solve { run, chunks, .. }) =
-            claim_work(store, "w7", &config).expect("claim")
-        else {
-            panic!("a run with every chunk done is solved");
-        };
-        assert!(run.held_by("w7"));
-        assert_eq!(run.candidates, Some(4));
-        let blobs: Vec<_> = chunks.iter().filter_map(|c| c.blob.as_deref()).collect();
-        assert_eq!(blobs, ["b0", "b1", "b2", "b3"]);
-        assert!(claim_work(store, "w8", &config).expect("claim").is_none());
-        assert!(release(store, "r1", Claim::Solve { holder: "w7" }).expect("release"));
-        let Some(Work::Solve { run, .. }) = claim_work(store, "w7", &config).expect("claim") else {
-            panic!("a released solve is claimable again");
-        };
-        assert_eq!(run.attempts, 2);
-        assert!(renew_run(store, "r1", "w7", 60_000_000).expect("renew"));
-        assert!(!renew_run(store, "r1", "w8", 60_000_000).expect("renew"));
-        assert!(!complete_run(store, "r1", "w8", ResultType::Groups).expect("complete"));
-        assert!(complete_run(store, "r1", "w7", ResultType::Groups).expect("complete"));
-        transact::<_, ()>(store, |tx| {
-            let r = tx.run("r1")?.expect("run");
-            assert_eq!((r.state, r.comparisons_done), (RunState::Completed, 9));
-            assert!(
-                tx.chunks("r1")?.is_empty(),
-                "chunks are dropped with completion"
-            );
-            assert!(tx.setting("rate")?.is_some());
-            Ok(())
-        })
-        .expect("completed");
-
-        // A second run: its chunk holder fails it; restarts release leases.
-        let run2 = Run::new("r2".into(), &p, 0.8, String::new(), String::new());
-        transact::<_, ()>(store, |tx| Ok(tx.put_run(&run2)?)).expect("run 2");
-        let Some(Work::Compare { chunk, .. }) = claim_work(store, "w1", &config).expect("claim")
-        else {
-            panic!("run 2 is planned");
-        };
-        assert_eq!(release_leases(store).expect("release"), 1);
-        transact::<_, ()>(store, |tx| {
-            let c = tx.chunk("r2", chunk.index)?.expect("chunk");
-            assert_eq!((c.state, c.lease.is_none()), (ChunkState::Pending, true));
-            Ok(())
-        })
-        .expect("released");
-        let Some(Work::Compare { chunk, .. }) = claim_work(store, "w2", &config).expect("claim")
-        else {
-            panic!("the released chunk is claimable");
-        };
-        let claim = Claim::Chunk {
-            index: chunk.index,
-            holder: "w2",
-        };
-        // Given back (a storage hiccup), it is claimable again, as a further attempt.
-        assert!(release(store, "r2", claim).expect("release"));
-        assert!(!release(store, "r2", claim).expect("released once"));
-        let Some(Work::Compare { chunk, .. }) = claim_work(store, "w2", &config).expect("claim")
-        else {
-            panic!("the given-back chunk is claimable");
-        };
-        assert_eq!(chunk.attempts, 3, "w1, w2 after the restart, w2 again");
-        let claim = Claim::Chunk {
-            index: chunk.index,
-            holder: "w1",
-        };
-        assert!(!fail_run(store, "r2", claim, "bad").expect("fail"));
-        let claim = Claim::Chunk {
-            index: chunk.index,
-            holder: "w2",
-        };
-        assert!(fail_run(store, "r2", claim, "bad").expect("fail"));
-        transact::<_, ()>(store, |tx| {
-            let r = tx.run("r2")?.expect("run");
-            assert_eq!(
-                (r.state, r.message.as_deref()),
-                (RunState::Error, Some("bad"))
-            );
-            assert!(tx.chunks("r2")?.is_empty());
-            assert!(tx.next_claimable_chunk(Timestamp::now())?.is_none());
-            Ok(())
-        })
-        .expect("failed");
-
-        // Deleting a run deletes its chunks.
-        transact::<_, ()>(store, |tx| {
-            tx.put_chunk(&RunChunk::new(
-                "r1",
-                0,
-                crate::candidates::Chunk {
-                    datasets: [0, 1],
-                    ranges: [[0, 1], [0, 1]],
-                },
-            ))?;
-            assert_eq!(tx.runs("p3")?.len(), 2);
-            tx.delete_run("r1")?;
-            assert!(tx.run("r1")?.is_none());
-            assert!(tx.chunks("r1")?.is_empty());
-            assert_eq!(tx.runs("p3")?.len(), 1);
-            Ok(())
-        })
-        .expect("delete");
-    }
-
-    fn project_with_time(id: &str, time: Timestamp) -> Project {
-        let mut p = project(id);
-        p.time_added = time;
-        p
-    }
-
-    /// Checks put, open, replace, delete and delete by prefix.
-    ///
-    /// # Panics
-    /// When the store misbehaves.
-    pub fn blobs(store: &dyn BlobStore) {
-        let read = |key: &str| {
-            let mut out = Vec::new();
-            store
-                .open(key)
-                .expect("open")
-                .read_to_end(&mut out)
-                .expect("read");
-            out
-        };
-        assert_eq!(store.put("a/1", &mut &b"hello"[..]).expect("put"), 5);
-        store.put("a/2", &mut &b"x"[..]).expect("put");
-        store.put("b/1", &mut &b"y"[..]).expect("put");
-        assert_eq!(read("a/1"), b"hello");
-        let mut range = Vec::new();
-        store
-            .open_range("a/1", 1, 3)
-            .expect("open range")
-            .read_to_end(&mut range)
-            .expect("read range");
-        assert_eq!(range, b"ell");
-        store.put("a/1", &mut &b"bye"[..]).expect("replace");
-        assert_eq!(read("a/1"), b"bye");
-        store.delete("a/2").expect("delete");
-        assert!(store.open("a/2").is_err());
-        store.delete("a/2").expect("deleting nothing is fine");
-        store.delete_prefix("a/").expect("delete prefix");
-        assert!(store.open("a/1").is_err());
-        assert_eq!(read("b/1"), b"y");
-    }
 }

@@ -1,13 +1,13 @@
 //! Routes, one module per resource, and the helpers they share: running store work off the
 //! async threads, and authorization.
 
+mod json;
 mod projects;
 mod runs;
 mod status;
 mod uploads;
 
-pub(crate) use runs::{chunks_prefix, result_key};
-
+use anonlink_core::service::access::{self, Action};
 use anonlink_core::service::project::Project;
 use anonlink_core::service::store::{Tx, TxError, transact};
 use anonlink_core::service::token::{TokenHash, TokenKind};
@@ -63,31 +63,22 @@ pub(crate) fn auth_token(headers: &HeaderMap) -> Result<TokenHash, ApiError> {
 /// The project if it exists and is not deleted; 403 otherwise.
 pub(crate) fn live_project(tx: &mut dyn Tx, id: &str) -> Result<Project, TxError<ApiError>> {
     match tx.project(id)? {
-        Some(p) if !p.deleted => Ok(p),
+        Some(p) if !p.is_deleted() => Ok(p),
         _ => Err(TxError::Abort(ApiError::forbidden())),
     }
 }
 
-/// What `token` may do in project `project_id`, if it belongs to it.
-pub(crate) fn token_kind(
+/// 403 unless `token` may do `action` in `project` (the core's permission matrix);
+/// returns what the token is.
+pub(crate) fn authorize(
     tx: &mut dyn Tx,
     token: &TokenHash,
-    project_id: &str,
-) -> Result<Option<TokenKind>, TxError<ApiError>> {
-    Ok(tx
-        .token(token)?
-        .filter(|t| t.project_id == project_id)
-        .map(|t| t.kind))
-}
-
-/// 403 unless `token` is the project's result token.
-pub(crate) fn require_result_token(
-    tx: &mut dyn Tx,
-    token: &TokenHash,
-    project_id: &str,
-) -> Result<(), TxError<ApiError>> {
-    match token_kind(tx, token, project_id)? {
-        Some(TokenKind::Result) => Ok(()),
+    project: &Project,
+    action: Action,
+) -> Result<TokenKind, TxError<ApiError>> {
+    let kind = access::token_kind(tx, token, project.id())?;
+    match kind {
+        Some(kind) if access::may(Some(&kind), action, project.result_type()) => Ok(kind),
         _ => Err(TxError::Abort(ApiError::forbidden())),
     }
 }

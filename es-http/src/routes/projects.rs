@@ -1,18 +1,20 @@
 //! Projects: list, create, describe, delete (API reference §3.3–3.6).
 
 use anonlink_core::linkage::ResultType;
-use anonlink_core::service::project::Project;
-use anonlink_core::service::token::{self, Token, TokenHash, TokenKind};
+use anonlink_core::service::Timestamp;
+use anonlink_core::service::access::Action;
+use anonlink_core::service::keys;
+use anonlink_core::service::project::{NewProject, Project, ProjectRefusal};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{abort, auth_token, blocking, live_project, require_result_token, token_kind, tx};
-use crate::error::MULTI_PARTY_NEEDS_GROUPS;
+use super::json::{JsonFields, not_of_type};
+use super::{auth_token, authorize, blocking, live_project, tx};
 use crate::time::iso;
 use crate::{ApiError, AppState};
 
@@ -33,99 +35,24 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     )))
 }
 
-/// The request validation of the reference's JSON endpoints (§1.5): content type first,
-/// then an object body.
-pub(crate) fn json_object(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Map<String, Value>, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("None is not of type 'object'"));
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !(mime == "application/json" || mime.ends_with("+json")) {
-        return Err(ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            title: Some("Unsupported Media Type"),
-            detail: format!("Invalid Content-type ({content_type}), expected JSON data"),
-        });
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::bad_request(format!(
-            "{other} is not of type 'object'"
-        ))),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "Request body is not valid JSON: {e}"
-        ))),
-    }
-}
-
-/// A string property: default when absent, 400 when not a string.
-pub(crate) fn string_field(
-    body: &Map<String, Value>,
-    key: &str,
-    default: &str,
-) -> Result<String, ApiError> {
-    match body.get(key) {
-        None => Ok(default.to_string()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "{} is not of type 'string'",
-            python_repr(other)
-        ))),
-    }
-}
-
-/// How jsonschema messages print a value.
-pub(crate) fn python_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::String(s) => format!("'{s}'"),
-        other => other.to_string(),
-    }
-}
-
 /// §3.4.
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = json_object(&headers, &body)?;
-    let schema = match body.get("schema") {
-        None => return Err(ApiError::bad_request("'schema' is a required property")),
-        Some(Value::Object(o)) => Value::Object(o.clone()),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "{} is not of type 'object'",
-                python_repr(other)
-            )));
-        }
+    let body = JsonFields::parse(&headers, &body)?;
+    let schema = match body.required("schema")? {
+        Value::Object(o) => Value::Object(o.clone()),
+        other => return Err(not_of_type(other, "object")),
     };
-    let result_type = match body.get("result_type") {
-        None => {
-            return Err(ApiError::bad_request(
-                "'result_type' is a required property",
-            ));
-        }
-        Some(Value::String(s)) => s.parse::<ResultType>().map_err(|_| {
+    let result_type = match body.required("result_type")? {
+        Value::String(s) => s.parse::<ResultType>().map_err(|_| {
             ApiError::bad_request(format!(
                 "'{s}' is not one of ['groups', 'mapping', 'permutations', 'similarity_scores']"
             ))
         })?,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "{} is not of type 'string'",
-                python_repr(other)
-            )));
-        }
+        other => return Err(not_of_type(other, "string")),
     };
     let number_parties = match body.get("number_parties") {
         None => 2,
@@ -136,71 +63,40 @@ async fn create(
                     "{n} is less than the minimum of 2"
                 )));
             }
-            if value.fract() != 0.0 || value > 1_000_000.0 {
+            if value.fract() != 0.0 || value > f64::from(u32::MAX) {
                 return Err(ApiError::bad_request(format!(
                     "{n} is not a whole number of parties"
                 )));
             }
             value as u32
         }
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "{} is not of type 'number'",
-                python_repr(other)
-            )));
-        }
+        Some(other) => return Err(not_of_type(other, "number")),
     };
-    let uses_blocking = match body.get("uses_blocking") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "{} is not of type 'boolean'",
-                python_repr(other)
-            )));
-        }
-    };
-    let name = string_field(&body, "name", "")?;
-    let notes = string_field(&body, "notes", "")?;
-    if number_parties > 2 && result_type != ResultType::Groups {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            MULTI_PARTY_NEEDS_GROUPS,
-        ));
-    }
-
-    let project = Project::new(
-        token::generate(),
+    let spec = NewProject {
         result_type,
         number_parties,
         schema,
-        name,
-        notes,
-        uses_blocking,
-    );
-    let result_token = token::generate();
-    let update_tokens: Vec<String> = (0..number_parties).map(|_| token::generate()).collect();
+        name: body.string("name", "")?,
+        notes: body.string("notes", "")?,
+        uses_blocking: body.boolean("uses_blocking", false)?,
+    };
+    let (project, credentials) =
+        Project::create_checked(spec, state.config().max_parties, Timestamp::now()).map_err(
+            |refusal| match refusal {
+                ProjectRefusal::TooFewParties(_) => ApiError::bad_request(refusal.to_string()),
+                _ => ApiError::new(StatusCode::BAD_REQUEST, refusal.to_string()),
+            },
+        )?;
     let answer = json!({
-        "project_id": project.id,
-        "update_tokens": update_tokens,
-        "result_token": result_token,
+        "project_id": credentials.project_id,
+        "update_tokens": credentials.update_tokens,
+        "result_token": credentials.result_token,
     });
     blocking(&state, move |inner| {
         tx(inner, |tx| {
             tx.put_project(&project)?;
-            tx.put_token(&Token {
-                hash: TokenHash::of(&result_token),
-                project_id: project.id.clone(),
-                kind: TokenKind::Result,
-            })?;
-            for (party, t) in update_tokens.iter().enumerate() {
-                tx.put_token(&Token {
-                    hash: TokenHash::of(t),
-                    project_id: project.id.clone(),
-                    kind: TokenKind::Update {
-                        party: party as u32,
-                    },
-                })?;
+            for token in credentials.tokens() {
+                tx.put_token(&token)?;
             }
             Ok(())
         })
@@ -219,26 +115,21 @@ async fn describe(
     let project = blocking(&state, move |inner| {
         tx(inner, |tx| {
             let project = live_project(tx, &project_id)?;
-            match token_kind(tx, &token, &project_id)? {
-                Some(TokenKind::Result) => {}
-                Some(TokenKind::Receipt { .. })
-                    if project.result_type == ResultType::Permutations => {}
-                _ => return abort(ApiError::forbidden()),
-            }
+            authorize(tx, &token, &project, Action::DescribeProject)?;
             Ok(project)
         })
     })
     .await?;
     Ok(Json(json!({
-        "project_id": project.id,
-        "name": project.name,
-        "notes": project.notes,
-        "result_type": project.result_type.as_str(),
+        "project_id": project.id(),
+        "name": project.name(),
+        "notes": project.notes(),
+        "result_type": project.result_type().as_str(),
         "number_parties": project.number_parties(),
-        "schema": project.schema,
+        "schema": project.schema(),
         "parties_contributed": project.parties_contributed(),
         "error": project.in_error(),
-        "uses_blocking": project.uses_blocking,
+        "uses_blocking": project.uses_blocking(),
     })))
 }
 
@@ -252,17 +143,17 @@ async fn delete(
     blocking(&state, move |inner| {
         tx(inner, |tx| {
             let mut project = live_project(tx, &project_id)?;
-            require_result_token(tx, &token, &project_id)?;
-            project.deleted = true;
+            authorize(tx, &token, &project, Action::DeleteProject)?;
+            project.delete();
             tx.put_project(&project)?;
             for run in tx.runs(&project_id)? {
-                tx.delete_run(&run.id)?;
+                tx.delete_run(&run.id())?;
             }
             Ok(())
         })?;
         inner
             .blobs
-            .delete_prefix(&format!("projects/{project_id}/"))?;
+            .delete_prefix(&keys::project_prefix(&project_id))?;
         Ok(())
     })
     .await?;

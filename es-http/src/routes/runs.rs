@@ -2,12 +2,14 @@
 
 use std::io::Read;
 
-use anonlink_core::linkage::ResultType;
+use anonlink_core::candidates::Threshold;
+use anonlink_core::service::Timestamp;
+use anonlink_core::service::access::{self, Action};
+use anonlink_core::service::keys;
 use anonlink_core::service::project::Project;
 use anonlink_core::service::queue::run_with_progress;
 use anonlink_core::service::run::{Run, RunState};
 use anonlink_core::service::store::Tx;
-use anonlink_core::service::token::{self, TokenKind};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,8 +18,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::projects::{json_object, python_repr, string_field};
-use super::{abort, auth_token, blocking, live_project, require_result_token, token_kind, tx};
+use super::json::{JsonFields, not_of_type};
+use super::{abort, auth_token, authorize, blocking, live_project, tx};
 use crate::error::{PROJECT_HAS_ERRORS, RUN_FAILED, RUN_NOT_COMPLETE, THRESHOLD_RANGE};
 use crate::time::iso;
 use crate::{ApiError, AppState};
@@ -33,16 +35,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/projects/{project_id}/runs/{run_id}/result", get(result))
 }
 
-/// Blob keys of a run's results.
-pub(crate) fn result_key(project_id: &str, run_id: &str, part: &str) -> String {
-    format!("projects/{project_id}/runs/{run_id}/{part}.json")
-}
-
-/// Blob key prefix of a run's chunk candidate files.
-pub(crate) fn chunks_prefix(project_id: &str, run_id: &str) -> String {
-    format!("projects/{project_id}/runs/{run_id}/chunks/")
-}
-
 /// The run if it exists in a live project; 403 otherwise.
 fn live_run(
     tx: &mut dyn Tx,
@@ -51,7 +43,7 @@ fn live_run(
 ) -> Result<(Project, Run), anonlink_core::service::store::TxError<ApiError>> {
     let project = live_project(tx, project_id)?;
     match run_with_progress(tx, run_id)? {
-        Some(run) if run.project_id == project_id => Ok((project, run)),
+        Some(run) if run.project_id() == project_id => Ok((project, run)),
         _ => abort(ApiError::forbidden()),
     }
 }
@@ -65,15 +57,15 @@ async fn list(
     let token = auth_token(&headers)?;
     let runs = blocking(&state, move |inner| {
         tx(inner, |tx| {
-            live_project(tx, &project_id)?;
-            require_result_token(tx, &token, &project_id)?;
+            let project = live_project(tx, &project_id)?;
+            authorize(tx, &token, &project, Action::ListRuns)?;
             Ok(tx.runs(&project_id)?)
         })
     })
     .await?;
     Ok(Json(Value::Array(
         runs.iter()
-            .map(|r| json!({"run_id": r.id, "time_added": iso(r.time_added), "state": r.state.as_str()}))
+            .map(|r| json!({"run_id": r.id(), "time_added": iso(r.time_added()), "state": r.state().as_str()}))
             .collect(),
     )))
 }
@@ -85,39 +77,33 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = json_object(&headers, &body)?;
-    let threshold = match body.get("threshold") {
-        None => return Err(ApiError::bad_request("'threshold' is a required property")),
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "{} is not of type 'number'",
-                python_repr(other)
-            )));
-        }
+    let body = JsonFields::parse(&headers, &body)?;
+    let threshold = match body.required("threshold")? {
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        other => return Err(not_of_type(other, "number")),
     };
-    let name = string_field(&body, "name", "")?;
-    let notes = string_field(&body, "notes", "")?;
+    let name = body.string("name", "")?;
+    let notes = body.string("notes", "")?;
     let token = auth_token(&headers)?;
     let run = blocking(&state, move |inner| {
         tx(inner, |tx| {
             let project = live_project(tx, &project_id)?;
-            require_result_token(tx, &token, &project_id)?;
+            authorize(tx, &token, &project, Action::CreateRun)?;
             if project.in_error() {
                 return abort(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     PROJECT_HAS_ERRORS,
                 ));
             }
-            if !(threshold > 0.0 && threshold <= 1.0) {
+            let Ok(threshold) = Threshold::new(threshold) else {
                 return abort(ApiError::new(StatusCode::BAD_REQUEST, THRESHOLD_RANGE));
-            }
-            let run = Run::new(
-                token::generate(),
+            };
+            let run = Run::create(
                 &project,
                 threshold,
                 name.clone(),
                 notes.clone(),
+                Timestamp::now(),
             );
             tx.put_run(&run)?;
             Ok(run)
@@ -125,11 +111,7 @@ async fn create(
     })
     .await?;
     state.inner.wake.notify_one();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"run_id": run.id, "threshold": run.threshold, "name": run.name, "notes": run.notes})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(describe_run(&run))).into_response())
 }
 
 /// §3.10.
@@ -141,15 +123,13 @@ async fn describe(
     let token = auth_token(&headers)?;
     let run = blocking(&state, move |inner| {
         tx(inner, |tx| {
-            let (_, run) = live_run(tx, &project_id, &run_id)?;
-            require_result_token(tx, &token, &project_id)?;
+            let (project, run) = live_run(tx, &project_id, &run_id)?;
+            authorize(tx, &token, &project, Action::DescribeRun)?;
             Ok(run)
         })
     })
     .await?;
-    Ok(Json(
-        json!({"run_id": run.id, "threshold": run.threshold, "name": run.name, "notes": run.notes}),
-    ))
+    Ok(Json(describe_run(&run)))
 }
 
 /// §3.11: removes the run and its results; a worker computing it stops at its next check.
@@ -161,23 +141,23 @@ async fn delete(
     let token = auth_token(&headers)?;
     blocking(&state, move |inner| {
         tx(inner, |tx| {
-            live_run(tx, &project_id, &run_id)?;
-            require_result_token(tx, &token, &project_id)?;
+            let (project, _) = live_run(tx, &project_id, &run_id)?;
+            authorize(tx, &token, &project, Action::DeleteRun)?;
             tx.delete_run(&run_id)?;
             Ok(())
         })?;
         inner
             .blobs
-            .delete_prefix(&format!("projects/{project_id}/runs/{run_id}/"))?;
+            .delete_prefix(&keys::run_prefix(&project_id, &run_id))?;
         Ok(())
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Whether a receipt token may read run status and results of this result type.
-fn receipt_allowed(result_type: ResultType) -> bool {
-    matches!(result_type, ResultType::Permutations | ResultType::Groups)
+/// §3.10: what describes a run (and answers its creation).
+fn describe_run(run: &Run) -> Value {
+    json!({"run_id": run.id(), "threshold": run.threshold().get(), "name": run.name(), "notes": run.notes()})
 }
 
 /// §3.12.
@@ -190,11 +170,7 @@ async fn status(
     let (project, run) = blocking(&state, move |inner| {
         tx(inner, |tx| {
             let (project, run) = live_run(tx, &project_id, &run_id)?;
-            match token_kind(tx, &token, &project_id)? {
-                Some(TokenKind::Result) => {}
-                Some(TokenKind::Receipt { .. }) if receipt_allowed(project.result_type) => {}
-                _ => return abort(ApiError::forbidden()),
-            }
+            authorize(tx, &token, &project, Action::RunStatus)?;
             Ok((project, run))
         })
     })
@@ -245,22 +221,16 @@ async fn result(
                 RunState::Completed => {}
                 _ => return abort(ApiError::new(StatusCode::NOT_FOUND, RUN_NOT_COMPLETE)),
             }
-            let kind = token_kind(tx, &token, &project_id)?;
-            let part = match (project.result_type, kind) {
-                (ResultType::Permutations, Some(TokenKind::Result)) => "mask".to_string(),
-                (ResultType::Permutations, Some(TokenKind::Receipt { party })) => {
-                    format!("permutation-{party}")
-                }
-                (ResultType::Groups, Some(TokenKind::Receipt { .. })) => "result".to_string(),
-                (_, Some(TokenKind::Result)) => "result".to_string(),
-                _ => return abort(ApiError::forbidden()),
-            };
-            Ok(part)
+            let kind = access::token_kind(tx, &token, &project_id)?;
+            match access::result_part(kind.as_ref(), project.result_type()) {
+                Some(part) => Ok(part),
+                None => abort(ApiError::forbidden()),
+            }
         })?;
         let mut bytes = Vec::new();
         inner
             .blobs
-            .open(&result_key(&project_id, &run_id, &part))?
+            .open(&keys::result(&project_id, &run_id, &part))?
             .read_to_end(&mut bytes)
             .map_err(ApiError::internal)?;
         Ok(bytes)

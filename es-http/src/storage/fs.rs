@@ -131,7 +131,7 @@ impl BlobStore for FsBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anonlink_core::service::store::conformance;
+    use anonlink_core::service::conformance;
 
     #[test]
     fn fs_blobs_conform() {

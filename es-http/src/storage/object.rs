@@ -44,7 +44,7 @@ impl std::fmt::Debug for ObjectBlobs {
 }
 
 fn os_err(e: object_store::Error) -> StoreError {
-    StoreError::new(format!("object store: {e}"))
+    StoreError::caused_by("object store", e)
 }
 
 impl ObjectBlobs {
@@ -200,7 +200,7 @@ impl ObjectBlobs {
         self.handle.spawn(async move {
             let mut pieces = got.into_stream();
             while let Some(piece) = pieces.next().await {
-                let piece = piece.map_err(|e| std::io::Error::other(os_err(e).0));
+                let piece = piece.map_err(std::io::Error::other);
                 let failed = piece.is_err();
                 // The reader went away: stop downloading.
                 if tx.send(piece).is_err() || failed {
@@ -316,7 +316,7 @@ impl BlobStore for ObjectBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anonlink_core::service::store::conformance;
+    use anonlink_core::service::conformance;
 
     #[test]
     fn local_object_store_conforms() {

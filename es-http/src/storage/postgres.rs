@@ -82,14 +82,15 @@ impl std::fmt::Debug for PgStore {
 }
 
 fn db_err(e: postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError::new(format!("postgres: {}: {}", db.code().code(), db.message())),
-        None => StoreError::new(format!("postgres: {e}")),
-    }
+    let context = match e.as_db_error() {
+        Some(db) => format!("postgres: {}", db.code().code()),
+        None => "postgres".to_string(),
+    };
+    StoreError::caused_by(context, e)
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::new(format!("stored record is not valid: {e}"))
+    StoreError::caused_by("stored record is not valid", e)
 }
 
 impl PgStore {
@@ -228,7 +229,7 @@ impl Tx for PgTx<'_, '_> {
             .execute(
                 "INSERT INTO projects (id, data) VALUES ($1, $2)
                  ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
-                &[&project.id, &data],
+                &[&project.id(), &data],
             )
             .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
@@ -242,7 +243,7 @@ impl Tx for PgTx<'_, '_> {
         rows.iter()
             .map(|r| {
                 let p: Project = serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)?;
-                Ok((p.id, p.time_added))
+                Ok((p.id().to_string(), p.time_added()))
             })
             .collect()
     }
@@ -292,7 +293,7 @@ impl Tx for PgTx<'_, '_> {
                 state.as_str(),
             )?);
         }
-        all.sort_by_key(|r: &Run| r.time_added);
+        all.sort_by_key(|r: &Run| r.time_added());
         Ok(all)
     }
 
@@ -302,7 +303,7 @@ impl Tx for PgTx<'_, '_> {
             .execute(
                 "INSERT INTO runs (id, project_id, state, data) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, data = EXCLUDED.data",
-                &[&run.id, &run.project_id, &run.state.as_str(), &data],
+                &[&run.id(), &run.project_id(), &run.state().as_str(), &data],
             )
             .map_err(|e| noted(&mut self.transient, e))?;
         Ok(())
@@ -346,7 +347,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn put_chunk(&mut self, chunk: &RunChunk) -> Result<(), StoreError> {
         let data = serde_json::to_string(chunk).map_err(json_err)?;
-        let index = i32::try_from(chunk.index).map_err(StoreError::new)?;
+        let index = i32::try_from(chunk.index()).map_err(StoreError::new)?;
         // A running chunk without a lease is claimable at once.
         let expires = chunk.lease_expires().map_or(i64::MIN, |t| t.0);
         self.tx
@@ -356,9 +357,9 @@ impl Tx for PgTx<'_, '_> {
                  ON CONFLICT (run_id, idx) DO UPDATE SET state = EXCLUDED.state,
                      lease_expires = EXCLUDED.lease_expires, data = EXCLUDED.data",
                 &[
-                    &chunk.run_id,
+                    &chunk.run_id(),
                     &index,
-                    &chunk.state.as_str(),
+                    &chunk.state().as_str(),
                     &expires,
                     &data,
                 ],

@@ -57,11 +57,11 @@ pub struct SqliteStore {
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
-    StoreError::new(format!("sqlite: {e}"))
+    StoreError::caused_by("sqlite", e)
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::new(format!("stored record is not valid: {e}"))
+    StoreError::caused_by("stored record is not valid", e)
 }
 
 impl SqliteStore {
@@ -159,7 +159,7 @@ impl Tx for SqliteTx<'_> {
             .execute(
                 "INSERT INTO projects (id, data) VALUES (?1, ?2)
                  ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-                params![project.id, data],
+                params![project.id(), data],
             )
             .map_err(db_err)?;
         Ok(())
@@ -176,7 +176,7 @@ impl Tx for SqliteTx<'_> {
         let mut out = Vec::new();
         for row in rows {
             let p: Project = serde_json::from_str(&row.map_err(db_err)?).map_err(json_err)?;
-            out.push((p.id, p.time_added));
+            out.push((p.id().to_string(), p.time_added()));
         }
         Ok(out)
     }
@@ -222,7 +222,7 @@ impl Tx for SqliteTx<'_> {
         for state in states {
             all.extend(self.runs_where("state = ?1", state.as_str())?);
         }
-        all.sort_by_key(|r: &Run| r.time_added);
+        all.sort_by_key(|r: &Run| r.time_added());
         Ok(all)
     }
 
@@ -232,7 +232,7 @@ impl Tx for SqliteTx<'_> {
             .execute(
                 "INSERT INTO runs (id, project_id, state, data) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
-                params![run.id, run.project_id, run.state.as_str(), data],
+                params![run.id(), run.project_id(), run.state().as_str(), data],
             )
             .map_err(db_err)?;
         Ok(())
@@ -277,9 +277,9 @@ impl Tx for SqliteTx<'_> {
                  ON CONFLICT(run_id, idx) DO UPDATE SET state = excluded.state,
                      lease_expires = excluded.lease_expires, data = excluded.data",
                 params![
-                    chunk.run_id,
-                    chunk.index,
-                    chunk.state.as_str(),
+                    chunk.run_id(),
+                    chunk.index(),
+                    chunk.state().as_str(),
                     expires,
                     data
                 ],
@@ -321,7 +321,7 @@ impl Tx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anonlink_core::service::store::conformance;
+    use anonlink_core::service::conformance;
 
     #[test]
     fn sqlite_store_conforms_and_persists() {
