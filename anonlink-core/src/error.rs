@@ -205,6 +205,22 @@ pub enum Error {
         /// What is wrong, with the row where it applies.
         reason: String,
     },
+    /// Input that cannot be used as given, and why (for example a file name without the
+    /// record size it needs).
+    #[error("{reason}")]
+    Usage {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading a file failed; names the file.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
     /// Reading or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

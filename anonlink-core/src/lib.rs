@@ -53,6 +53,7 @@ pub mod service;
 pub mod similarity;
 pub mod solve;
 pub mod stats;
+pub mod synthetic;
 #[cfg(feature = "testing")]
 pub mod testing;
 

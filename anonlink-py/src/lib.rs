@@ -31,6 +31,9 @@ create_exception!(
 fn to_py(err: anonlink_core::Error) -> PyErr {
     match err {
         anonlink_core::Error::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
+        anonlink_core::Error::File { ref source, .. } if matches!(&**source, anonlink_core::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound) => {
+            pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
+        }
         other => AnonlinkError::new_err(other.to_string()),
     }
 }
@@ -145,28 +148,9 @@ fn to_clks(obj: &Bound<'_, PyAny>) -> PyResult<Clks> {
 }
 
 fn read_path(path: &std::path::Path) -> PyResult<Clks> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        pyo3::exceptions::PyFileNotFoundError::new_err(format!("{}: {e}", path.display()))
-    })?;
-    let size = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.rsplit(['.', '-', '_']).next())
-        .and_then(|d| d.parse::<usize>().ok())
-        .filter(|_| path.extension().is_some_and(|e| e == "bin"));
-    match size {
-        Some(size) => {
-            let len = file.metadata()?.len() as usize;
-            encoding::decode_binary(
-                std::io::BufReader::new(file),
-                len / size.max(1),
-                size,
-                &SizeLimits::any(),
-            )
-            .map_err(to_py)
-        }
-        None => encoding::decode_json(file, &SizeLimits::any()).map_err(to_py),
-    }
+    encoding::read_path(path, None)
+        .map(|file| file.clks)
+        .map_err(to_py)
 }
 
 /// Datasets of equal record size; empty ones take the size of the others.

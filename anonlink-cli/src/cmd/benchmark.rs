@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anonlink_core::encoding::encode_binary;
-use anonlink_core::testing::synthetic_datasets;
+use anonlink_core::synthetic::synthetic_datasets;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;

@@ -7,15 +7,17 @@
 //! Decoders for the three wire formats live in submodules and are re-exported here:
 //! [`decode_base64_record`] (one record), [`decode_json`] / [`decode_json_slice`] (the
 //! `{"clks": [...]}` upload document, streamed) and [`decode_binary`] (records concatenated,
-//! with a declared count and size).
+//! with a declared count and size); [`read_path`] reads an encodings file in any of them.
 
 mod base64;
 mod binary;
+mod file;
 mod json;
 
 pub use self::base64::{decode_base64_record, encode_base64_record};
 pub(crate) use self::binary::read_full;
 pub use self::binary::{decode_binary, encode_binary};
+pub use self::file::{EncodingsFile, read_path, size_from_name};
 pub use self::json::{
     DEFAULT_BLOCK, Upload, UploadForm, block_id, decode_json, decode_json_slice, decode_upload,
     default_blocks, encode_json,
