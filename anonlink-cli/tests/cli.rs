@@ -103,7 +103,7 @@ fn link_matches_the_reference_fixtures() {
                 "0.8",
             ],
         ),
-        "opening /nonexistent.json",
+        "/nonexistent.json: i/o error",
     );
     let bad = dir.path().join("bad.json");
     std::fs::write(

@@ -212,14 +212,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Reading a file failed; names the file.
-    #[error("{path}: {source}")]
+    /// Reading a file failed; names the file. (The cause is part of the message, not a
+    /// separate source, so that error chains do not print it twice.)
+    #[error("{path}: {cause}")]
     File {
         /// The file.
         path: String,
         /// What went wrong.
-        #[source]
-        source: Box<Error>,
+        cause: Box<Error>,
     },
     /// Reading or writing failed.
     #[error("i/o error: {0}")]

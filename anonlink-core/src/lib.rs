@@ -25,6 +25,31 @@ Every function is exact with respect to the reference implementation (anonlink 0
 scores are computed from integer counts, candidates come out in one canonical order, and
 the solvers walk them as the reference does.
 
+Beside the pipeline:
+
+- [`clk`] — the **encoder** parties run locally: records (CSV) + a linkage schema + a
+  secret → CLKs, bit for bit as clkhash 0.18.
+- [`stats`] — score histograms and the reference's `possible_matches` statistics.
+- [`synthetic`] — seeded datasets that look like real CLKs, for benchmarks.
+
+# The Entity Service
+
+[`service`] holds the service's rules as state machines over storage traits, with no HTTP
+in them (`es-http` is the shell that speaks the REST API):
+
+- **Lifecycle.** A [`service::project::Project`] is created with its credentials (a result
+  token, one update token per party; [`service::access::may`] is the permission matrix).
+  Each party uploads once ([`service::upload::Uploads`]): refusals store nothing and leave
+  the token usable, accepted uploads are durable before they are acknowledged. A
+  [`service::run::Run`] goes `created → queued → running → completed | error`.
+- **Storage traits.** [`service::store::MetadataStore`] runs closures as transactions over
+  projects, tokens, runs and chunks; [`service::store::BlobStore`] keeps encodings,
+  candidate files and results under the keys of [`service::keys`]. Backends pass the
+  conformance suite (`service::conformance`, feature `testing`).
+- **Queue.** [`service::queue::Queue`] splits a run into chunks that any number of workers
+  claim under leases; [`service::work::Worker`] compares a chunk, or merges and solves a
+  run whose chunks are done, and settles failures (retries, then a failed run).
+
 # Example
 
 ```

@@ -31,7 +31,7 @@ create_exception!(
 fn to_py(err: anonlink_core::Error) -> PyErr {
     match err {
         anonlink_core::Error::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
-        anonlink_core::Error::File { ref source, .. } if matches!(&**source, anonlink_core::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound) => {
+        anonlink_core::Error::File { ref cause, .. } if matches!(&**cause, anonlink_core::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound) => {
             pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
         }
         other => AnonlinkError::new_err(other.to_string()),

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::top_k::retain_top_k;
 use super::{CandidatePair, Config, Progress};
 use crate::encoding::Clks;
-use crate::similarity::{Hit, Kernel, LANES, PreTest, interleave, is_match, score};
+use crate::similarity::{Hit, Kernel, LANES, PreTest, ScanInput, interleave, is_match, score};
 
 /// Query rows per parallel task (a multiple of [`LANES`]).
 const QUERY_BLOCK: usize = 64;
@@ -186,7 +186,14 @@ fn compare_query_block(
             let mut qoff = [0u64; LANES];
             qoff.copy_from_slice(&queries.offsets[qb * LANES..(qb + 1) * LANES]);
             hits.clear();
-            kernel.scan(wpr, qwords, &qoff, tile, tile_offsets, &mut hits);
+            let input = ScanInput {
+                words_per_record: wpr,
+                queries: qwords,
+                query_offsets: &qoff,
+                blocks: tile,
+                offsets: tile_offsets,
+            };
+            kernel.scan(input, &mut hits);
             for hit in &hits {
                 let qslot = qb * LANES + hit.query as usize;
                 let cslot = tile_start * LANES + hit.slot as usize;

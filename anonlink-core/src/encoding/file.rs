@@ -49,7 +49,7 @@ pub fn size_from_name(path: &Path) -> Option<usize> {
 pub fn read_path(path: &Path, binary_size: Option<usize>) -> Result<EncodingsFile> {
     let in_file = |source: Error| Error::File {
         path: path.display().to_string(),
-        source: Box::new(source),
+        cause: Box::new(source),
     };
     let file = File::open(path).map_err(|e| in_file(Error::Io(e)))?;
     let binary_size = binary_size.or_else(|| size_from_name(path));
@@ -125,7 +125,7 @@ mod tests {
         std::fs::write(&json, br#"{"clknblocks": [["AAAAAAAAAP8=", "x"]]}"#).unwrap();
         assert!(read_path(&json, None).unwrap().blocks.is_some());
         let missing = read_path(&dir.join("nope.json"), None).unwrap_err();
-        assert!(matches!(&missing, Error::File { source, .. } if matches!(**source, Error::Io(_))));
+        assert!(matches!(&missing, Error::File { cause, .. } if matches!(**cause, Error::Io(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! Storage: [`store::MetadataStore`] (transactions over projects, tokens, runs, chunks) and
 //! [`store::BlobStore`] (durable blobs, keyed as [`keys`] says); [`memory`] holds both in
-//! memory, and [`conformance`] is the suite every backend passes.
+//! memory, and `conformance` (feature `testing`) is the suite every backend passes.
 
 pub mod access;
 pub mod chunk;

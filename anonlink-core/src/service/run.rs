@@ -155,7 +155,7 @@ impl Run {
     }
 
     /// Comparisons made so far (kept up to date only outside stage 2's chunks; see
-    /// [`super::queue::Queue::run_with_progress`]).
+    /// [`super::queue::run_with_progress`]).
     pub fn comparisons_done(&self) -> u64 {
         self.comparisons_done
     }

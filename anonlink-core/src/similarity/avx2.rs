@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Hit, LANES};
+use super::{Hit, LANES, ScanInput};
 
 /// Words summed in bytes before widening.
 const FLUSH_EVERY: usize = 31;
@@ -27,40 +27,23 @@ impl Avx2 {
         }
     }
 
-    pub(super) fn scan(
-        &self,
-        words_per_record: usize,
-        queries: &[u64],
-        query_offsets: &[u64; LANES],
-        blocks: &[u64],
-        offsets: &[u64],
-        hits: &mut Vec<Hit>,
-    ) {
+    pub(super) fn scan(&self, input: ScanInput<'_>, hits: &mut Vec<Hit>) {
         // SAFETY: an `Avx2` value exists only if `new` saw AVX2 on this CPU.
-        unsafe {
-            scan(
-                words_per_record,
-                queries,
-                query_offsets,
-                blocks,
-                offsets,
-                hits,
-            )
-        }
+        unsafe { scan(input, hits) }
     }
 }
 
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn scan(
-    words_per_record: usize,
-    queries: &[u64],
-    query_offsets: &[u64; LANES],
-    blocks: &[u64],
-    offsets: &[u64],
-    hits: &mut Vec<Hit>,
-) {
+unsafe fn scan(input: ScanInput<'_>, hits: &mut Vec<Hit>) {
+    let ScanInput {
+        words_per_record,
+        queries,
+        query_offsets,
+        blocks,
+        offsets,
+    } = input;
     let block_words = LANES * words_per_record;
     let table = _mm256_setr_epi8(
         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,

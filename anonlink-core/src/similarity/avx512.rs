@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Hit, LANES};
+use super::{Hit, LANES, ScanInput};
 
 /// Proof that the CPU has AVX-512F and AVX-512 VPOPCNTDQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,40 +22,23 @@ impl Avx512 {
         }
     }
 
-    pub(super) fn scan(
-        &self,
-        words_per_record: usize,
-        queries: &[u64],
-        query_offsets: &[u64; LANES],
-        blocks: &[u64],
-        offsets: &[u64],
-        hits: &mut Vec<Hit>,
-    ) {
+    pub(super) fn scan(&self, input: ScanInput<'_>, hits: &mut Vec<Hit>) {
         // SAFETY: an `Avx512` value exists only if `new` saw both features on this CPU.
-        unsafe {
-            scan(
-                words_per_record,
-                queries,
-                query_offsets,
-                blocks,
-                offsets,
-                hits,
-            )
-        }
+        unsafe { scan(input, hits) }
     }
 }
 
 /// # Safety
 /// The CPU must support AVX-512F and AVX-512 VPOPCNTDQ.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
-unsafe fn scan(
-    words_per_record: usize,
-    queries: &[u64],
-    query_offsets: &[u64; LANES],
-    blocks: &[u64],
-    offsets: &[u64],
-    hits: &mut Vec<Hit>,
-) {
+unsafe fn scan(input: ScanInput<'_>, hits: &mut Vec<Hit>) {
+    let ScanInput {
+        words_per_record,
+        queries,
+        query_offsets,
+        blocks,
+        offsets,
+    } = input;
     let block_words = LANES * words_per_record;
     let qoff: [__m512i; LANES] = query_offsets.map(|o| _mm512_set1_epi64(o as i64));
     let easiest = _mm512_set1_epi64(query_offsets.iter().copied().min().unwrap_or(0) as i64);

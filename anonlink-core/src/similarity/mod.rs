@@ -57,16 +57,9 @@ pub fn score(intersection: u32, popcount_a: u32, popcount_b: u32) -> f64 {
 /// # Panics
 /// When the slices differ in length.
 pub fn dice_words(a: &[u64], b: &[u64]) -> f64 {
-    assert_eq!(a.len(), b.len(), "records must have the same size");
-    let mut inter = 0;
-    let mut pa = 0;
-    let mut pb = 0;
-    for (x, y) in a.iter().zip(b) {
-        inter += (x & y).count_ones();
-        pa += x.count_ones();
-        pb += y.count_ones();
-    }
-    score(inter, pa, pb)
+    dice_of(a, b, |x, y| {
+        ((x & y).count_ones(), x.count_ones(), y.count_ones())
+    })
 }
 
 /// The Dice score of two records given as bytes of equal length (any length).
@@ -74,15 +67,19 @@ pub fn dice_words(a: &[u64], b: &[u64]) -> f64 {
 /// # Panics
 /// When the slices differ in length.
 pub fn dice_bytes(a: &[u8], b: &[u8]) -> f64 {
+    dice_of(a, b, |x, y| {
+        ((x & y).count_ones(), x.count_ones(), y.count_ones())
+    })
+}
+
+/// Sums the counts `(intersection, popcount a, popcount b)` that `counts` gives for each
+/// pair of units (words or bytes), then scores them.
+fn dice_of<T: Copy>(a: &[T], b: &[T], counts: impl Fn(T, T) -> (u32, u32, u32)) -> f64 {
     assert_eq!(a.len(), b.len(), "records must have the same size");
-    let mut inter = 0;
-    let mut pa = 0;
-    let mut pb = 0;
-    for (x, y) in a.iter().zip(b) {
-        inter += (x & y).count_ones();
-        pa += x.count_ones();
-        pb += y.count_ones();
-    }
+    let (inter, pa, pb) = a.iter().zip(b).fold((0, 0, 0), |(i, p, q), (&x, &y)| {
+        let (ci, cp, cq) = counts(x, y);
+        (i + ci, p + cp, q + cq)
+    });
     score(inter, pa, pb)
 }
 
@@ -243,61 +240,45 @@ impl Kernel {
         })
     }
 
-    /// Compares 8 interleaved queries with a run of interleaved candidate blocks and
-    /// appends the pairs passing the pre-test to `hits`.
-    ///
-    /// `queries` is one block (`8 · words_per_record` words) and `query_offsets` its
-    /// [`PreTest::offset`]s; `blocks` holds `offsets.len() / 8` blocks and `offsets` their
-    /// candidates' offsets. The order of hits within one call is unspecified.
+    /// Compares 8 interleaved queries with a run of interleaved candidate blocks (see
+    /// [`ScanInput`]) and appends the pairs passing the pre-test to `hits`. The order of
+    /// hits within one call is unspecified.
     ///
     /// # Panics
     /// When the slice lengths do not fit together.
-    pub fn scan(
-        &self,
-        words_per_record: usize,
-        queries: &[u64],
-        query_offsets: &[u64; LANES],
-        blocks: &[u64],
-        offsets: &[u64],
-        hits: &mut Vec<Hit>,
-    ) {
-        let block_words = LANES * words_per_record;
-        assert_eq!(queries.len(), block_words, "one query block");
-        assert_eq!(offsets.len() % LANES, 0, "whole blocks of offsets");
+    pub fn scan(&self, input: ScanInput<'_>, hits: &mut Vec<Hit>) {
+        let block_words = LANES * input.words_per_record;
+        assert_eq!(input.queries.len(), block_words, "one query block");
+        assert_eq!(input.offsets.len() % LANES, 0, "whole blocks of offsets");
         assert_eq!(
-            blocks.len(),
-            offsets.len() / LANES * block_words,
+            input.blocks.len(),
+            input.offsets.len() / LANES * block_words,
             "one offset per candidate"
         );
         match self {
-            Kernel::Scalar => scalar::scan(
-                words_per_record,
-                queries,
-                query_offsets,
-                blocks,
-                offsets,
-                hits,
-            ),
+            Kernel::Scalar => scalar::scan(input, hits),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2(k) => k.scan(
-                words_per_record,
-                queries,
-                query_offsets,
-                blocks,
-                offsets,
-                hits,
-            ),
+            Kernel::Avx2(k) => k.scan(input, hits),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512(k) => k.scan(
-                words_per_record,
-                queries,
-                query_offsets,
-                blocks,
-                offsets,
-                hits,
-            ),
+            Kernel::Avx512(k) => k.scan(input, hits),
         }
     }
+}
+
+/// One call's input to a kernel: a block of 8 interleaved queries and a run of interleaved
+/// candidate blocks, with the pre-test offsets of each ([`PreTest::offset`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ScanInput<'a> {
+    /// Record size in 64-bit words.
+    pub words_per_record: usize,
+    /// One block: `8 · words_per_record` words.
+    pub queries: &'a [u64],
+    /// The queries' offsets.
+    pub query_offsets: &'a [u64; LANES],
+    /// `offsets.len() / 8` blocks of candidates.
+    pub blocks: &'a [u64],
+    /// The candidates' offsets, one per candidate.
+    pub offsets: &'a [u64],
 }
 
 #[cfg(test)]
@@ -356,7 +337,16 @@ mod tests {
             *o = pre.offset(c.iter().map(|w| w.count_ones()).sum());
         }
         let mut hits = Vec::new();
-        kernel.scan(wpr, &qblock, &qoff, &blocks, &offsets, &mut hits);
+        kernel.scan(
+            ScanInput {
+                words_per_record: wpr,
+                queries: &qblock,
+                query_offsets: &qoff,
+                blocks: &blocks,
+                offsets: &offsets,
+            },
+            &mut hits,
+        );
         hits.sort_by_key(|h| (h.slot, h.query));
         hits
     }

@@ -1,16 +1,16 @@
 //! The portable kernel: `u64::count_ones` over interleaved blocks. It is the specification
 //! the SIMD kernels are tested against.
 
-use super::{Hit, LANES, PreTest};
+use super::{Hit, LANES, PreTest, ScanInput};
 
-pub(super) fn scan(
-    words_per_record: usize,
-    queries: &[u64],
-    query_offsets: &[u64; LANES],
-    blocks: &[u64],
-    offsets: &[u64],
-    hits: &mut Vec<Hit>,
-) {
+pub(super) fn scan(input: ScanInput<'_>, hits: &mut Vec<Hit>) {
+    let ScanInput {
+        words_per_record,
+        queries,
+        query_offsets,
+        blocks,
+        offsets,
+    } = input;
     let block_words = LANES * words_per_record;
     for (b, (block, block_offsets)) in blocks
         .chunks_exact(block_words)

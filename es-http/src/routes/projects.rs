@@ -147,7 +147,7 @@ async fn delete(
             project.delete();
             tx.put_project(&project)?;
             for run in tx.runs(&project_id)? {
-                tx.delete_run(&run.id())?;
+                tx.delete_run(run.id())?;
             }
             Ok(())
         })?;
