@@ -470,22 +470,12 @@ fn encode_records<'py>(
     secret: &str,
     validate: bool,
 ) -> PyResult<(Bound<'py, PyBytes>, usize)> {
-    use rayon::prelude::*;
     let encoder = encoder(schema_json, secret)?;
     let size = encoder.bytes_per_record();
-    let out = enter_core(py, |_| {
-        let encoded: Vec<Vec<u8>> = records
-            .par_iter()
-            .enumerate()
-            .map_init(
-                anonlink_core::clk::TokenCache::default,
-                |cache, (row, r)| {
-                    let values: Vec<&str> = r.iter().map(String::as_str).collect();
-                    encoder.encode_cached(&values, row, validate, cache)
-                },
-            )
-            .collect::<anonlink_core::Result<_>>()?;
-        Ok(encoded.concat())
+    // The core encodes in batches and asks `progress` after each, so Ctrl-C stops it
+    // within a batch.
+    let out = enter_core(py, |progress| {
+        anonlink_core::clk::encode_records(&encoder, &records, validate, &|n| progress(n))
     })?;
     Ok((PyBytes::new(py, &out), size))
 }
