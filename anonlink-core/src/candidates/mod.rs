@@ -136,16 +136,18 @@ impl<'a> IntoIterator for &'a CandidatePairs {
 /// returning `false` stops the search, which then fails with [`Error::Cancelled`].
 pub type ProgressFn = dyn Fn(u64) -> bool + Send + Sync;
 
-/// A similarity threshold: a Dice score in `(0, 1]`. Pairs scoring at or above it are
-/// candidates. Validated once, here, for every shell (the API refuses what this refuses).
+/// A similarity threshold: a Dice score in `[0, 1]`. Pairs scoring at or above it are
+/// candidates. Both of its rules live here, for every shell: any score for a candidate
+/// search (anonlink accepts 0, and so does its Python API here), a positive one for a run
+/// of the service (the reference API refuses 0).
 ///
 /// # Examples
 /// ```
 /// use anonlink_core::candidates::Threshold;
 ///
 /// assert_eq!(Threshold::new(0.8)?.get(), 0.8);
-/// assert!(Threshold::new(0.0).is_err() && Threshold::new(1.5).is_err());
-/// assert!(Threshold::new(f64::NAN).is_err());
+/// assert!(Threshold::new(0.0).is_ok() && Threshold::positive(0.0).is_err());
+/// assert!(Threshold::new(1.5).is_err() && Threshold::new(f64::NAN).is_err());
 /// # Ok::<(), anonlink_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
@@ -153,21 +155,32 @@ pub type ProgressFn = dyn Fn(u64) -> bool + Send + Sync;
 pub struct Threshold(f64);
 
 impl Threshold {
-    /// The allowed range, as text for messages.
-    pub const RANGE: &'static str = "(0, 1]";
-
-    /// `value` as a threshold.
+    /// `value` as a threshold of a candidate search.
     ///
     /// # Errors
-    /// [`Error::Threshold`] unless `0 < value <= 1`.
+    /// [`Error::Threshold`] unless `0 <= value <= 1`.
     pub fn new(value: f64) -> Result<Threshold> {
-        if value > 0.0 && value <= 1.0 {
+        if (0.0..=1.0).contains(&value) {
             Ok(Threshold(value))
         } else {
             Err(Error::Threshold {
                 value,
-                range: Threshold::RANGE,
+                range: "[0, 1]",
             })
+        }
+    }
+
+    /// `value` as the threshold of a service run, which must be positive.
+    ///
+    /// # Errors
+    /// [`Error::Threshold`] unless `0 < value <= 1`.
+    pub fn positive(value: f64) -> Result<Threshold> {
+        match Threshold::new(value) {
+            Ok(t) if value > 0.0 => Ok(t),
+            _ => Err(Error::Threshold {
+                value,
+                range: "(0, 1]",
+            }),
         }
     }
 
@@ -609,7 +622,7 @@ mod tests {
             find(&[&a, &b], &Config::new(0.5)),
             Err(Error::DatasetSizeMismatch { dataset: 1, .. })
         ));
-        for t in [-0.1, 0.0, 1.1, f64::NAN] {
+        for t in [-0.1, 1.1, f64::NAN] {
             assert!(matches!(
                 find(&[&a, &a], &Config::new(t)),
                 Err(Error::Threshold { .. })
@@ -644,7 +657,7 @@ mod tests {
     #[test]
     fn zero_bit_records_never_match() {
         let zeros = Clks::from_concatenated(&[0u8; 32], 16).unwrap();
-        let pairs = find(&[&zeros, &zeros], &Config::new(f64::MIN_POSITIVE)).unwrap();
+        let pairs = find(&[&zeros, &zeros], &Config::new(0.0)).unwrap();
         assert!(pairs.is_empty());
     }
 

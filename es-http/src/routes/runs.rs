@@ -95,7 +95,7 @@ async fn create(
                     PROJECT_HAS_ERRORS,
                 ));
             }
-            let Ok(threshold) = Threshold::new(threshold) else {
+            let Ok(threshold) = Threshold::positive(threshold) else {
                 return abort(ApiError::new(StatusCode::BAD_REQUEST, THRESHOLD_RANGE));
             };
             let run = Run::create(
