@@ -201,30 +201,32 @@ fn bytes_out<'py>(py: Python<'py>, b: PairBytes) -> Bound<'py, PyTuple> {
     .expect("a tuple of five")
 }
 
-/// Candidate pairs from five sequences (scores, dataset and record indices).
-fn pairs_in(
-    sims: Vec<f64>,
-    d0: Vec<u32>,
-    d1: Vec<u32>,
-    r0: Vec<u32>,
-    r1: Vec<u32>,
-) -> PyResult<Vec<CandidatePair>> {
-    let n = sims.len();
-    if [d0.len(), d1.len(), r0.len(), r1.len()]
-        .iter()
-        .any(|&l| l != n)
-    {
-        return Err(AnonlinkError::new_err("inconsistent shape of index arrays"));
+/// Candidate pairs as the five columns Python hands over: scores, the two dataset indices
+/// and the two record indices.
+#[derive(FromPyObject)]
+struct PairColumns(Vec<f64>, Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+impl PairColumns {
+    /// The pairs, once the columns are checked to be of one length.
+    fn into_pairs(self) -> PyResult<Vec<CandidatePair>> {
+        let PairColumns(sims, d0, d1, r0, r1) = self;
+        let n = sims.len();
+        if [d0.len(), d1.len(), r0.len(), r1.len()]
+            .iter()
+            .any(|&l| l != n)
+        {
+            return Err(AnonlinkError::new_err("inconsistent shape of index arrays"));
+        }
+        Ok((0..n)
+            .map(|i| CandidatePair {
+                score: sims[i],
+                dataset0: d0[i],
+                dataset1: d1[i],
+                row0: r0[i],
+                row1: r1[i],
+            })
+            .collect())
     }
-    Ok((0..n)
-        .map(|i| CandidatePair {
-            score: sims[i],
-            dataset0: d0[i],
-            dataset1: d1[i],
-            row0: r0[i],
-            row1: r1[i],
-        })
-        .collect())
 }
 
 /// Sørensen–Dice coefficient of two records of equal length.
@@ -328,39 +330,28 @@ fn find_chunk_candidates<'py>(
 }
 
 /// Sorts, deduplicates and (with `k`) limits candidate pairs found separately.
-#[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (sims, d0, d1, r0, r1, k=None))]
+#[pyo3(signature = (pairs, k=None))]
 fn merge_candidates<'py>(
     py: Python<'py>,
-    sims: Vec<f64>,
-    d0: Vec<u32>,
-    d1: Vec<u32>,
-    r0: Vec<u32>,
-    r1: Vec<u32>,
+    pairs: PairColumns,
     k: Option<usize>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    let pairs = pairs.into_pairs()?;
     let merged = py.detach(|| candidates::merge(pairs, k)).map_err(to_py)?;
     Ok(bytes_out(py, pairs_to_bytes(merged.as_slice())))
 }
 
 /// The solvers: groups of `(dataset, row)`, in canonical order.
-// The arguments mirror the Python call: five candidate columns and two solver settings.
-#[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (sims, d0, d1, r0, r1, merge_threshold=1.0, deduplicated=false))]
+#[pyo3(signature = (pairs, merge_threshold=1.0, deduplicated=false))]
 fn solve_groups(
     py: Python<'_>,
-    sims: Vec<f64>,
-    d0: Vec<u32>,
-    d1: Vec<u32>,
-    r0: Vec<u32>,
-    r1: Vec<u32>,
+    pairs: PairColumns,
     merge_threshold: f64,
     deduplicated: bool,
 ) -> PyResult<Vec<Vec<(u32, u32)>>> {
-    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+    let pairs = pairs.into_pairs()?;
     let groups = py
         .detach(|| solve::probabilistic(&pairs, merge_threshold, deduplicated))
         .map_err(to_py)?;
@@ -372,15 +363,8 @@ fn solve_groups(
 
 /// Candidate pairs as a candidate file (anonlink's serialization format).
 #[pyfunction]
-fn dump_candidates<'py>(
-    py: Python<'py>,
-    sims: Vec<f64>,
-    d0: Vec<u32>,
-    d1: Vec<u32>,
-    r0: Vec<u32>,
-    r1: Vec<u32>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+fn dump_candidates<'py>(py: Python<'py>, pairs: PairColumns) -> PyResult<Bound<'py, PyBytes>> {
+    let pairs = pairs.into_pairs()?;
     let mut out = Vec::with_capacity(4 + 24 * pairs.len());
     candidates::write_file(&pairs, &mut out).map_err(to_py)?;
     Ok(PyBytes::new(py, &out))
@@ -421,29 +405,15 @@ fn split_to_chunks(chunk_size_aim: f64, dataset_sizes: Vec<u64>) -> Vec<[(u32, u
 
 /// Possible-match flags of two-party candidates (the 2-party greedy walk).
 #[pyfunction]
-fn possible_matches(
-    sims: Vec<f64>,
-    d0: Vec<u32>,
-    d1: Vec<u32>,
-    r0: Vec<u32>,
-    r1: Vec<u32>,
-) -> PyResult<Vec<bool>> {
-    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+fn possible_matches(pairs: PairColumns) -> PyResult<Vec<bool>> {
+    let pairs = pairs.into_pairs()?;
     stats::possible_matches(&pairs).map_err(to_py)
 }
 
 /// Matches and non-matches per threshold bin (the reference's semi-open histogram).
 #[pyfunction]
-#[allow(clippy::type_complexity)]
-fn semiopen_histogram(
-    sims: Vec<f64>,
-    d0: Vec<u32>,
-    d1: Vec<u32>,
-    r0: Vec<u32>,
-    r1: Vec<u32>,
-    thresholds: Vec<f64>,
-) -> PyResult<(Vec<u64>, Vec<u64>)> {
-    let pairs = pairs_in(sims, d0, d1, r0, r1)?;
+fn semiopen_histogram(pairs: PairColumns, thresholds: Vec<f64>) -> PyResult<(Vec<u64>, Vec<u64>)> {
+    let pairs = pairs.into_pairs()?;
     stats::semiopen_histogram(&pairs, &thresholds).map_err(to_py)
 }
 

@@ -9,9 +9,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::progress;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
@@ -389,19 +389,7 @@ pub fn run(server: &ServerArgs, command: ClientCommand) -> Result<()> {
             } else {
                 None
             };
-            let bar = if std::io::stderr().is_terminal() {
-                let bar = ProgressBar::new(len);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "uploading [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-                    )
-                    .expect("a valid template")
-                    .progress_chars("=> "),
-                );
-                bar
-            } else {
-                ProgressBar::hidden()
-            };
+            let bar = progress::upload_bar(len);
             let body = reqwest::blocking::Body::sized(bar.wrap_read(file), len);
             let (project, token) = args.project.resolve()?;
             let answer = service.upload(&project, &token, body, binary);
@@ -456,17 +444,7 @@ fn results(service: &Service, args: &ResultsArgs) -> Result<()> {
 /// Follows a run's status until it completes (Ok) or fails (Err with its message).
 pub fn watch(service: &Service, status_path: &str, token: &str, interval: f64) -> Result<Value> {
     let terminal = std::io::stderr().is_terminal();
-    let bar = if terminal {
-        let bar = ProgressBar::new(1000);
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:40}] {percent:>3}%")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::run_bar();
     let mut last_line = String::new();
     loop {
         let status = service.get(status_path, Some(token))?;

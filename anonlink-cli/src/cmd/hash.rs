@@ -2,15 +2,15 @@
 //! with clkhash 0.18.3 (`clkutil hash`).
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::progress;
 use anonlink_core::clk::{Encoder, Header, Schema, default_schema, encode_csv};
 use anonlink_core::encoding::{encode_binary, encode_json};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `anonlink hash`.
 #[derive(Debug, Args)]
@@ -76,16 +76,7 @@ pub fn run(args: HashArgs) -> Result<()> {
     };
     let file =
         File::open(&args.records).with_context(|| format!("opening {}", args.records.display()))?;
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} hashing {human_pos} records ({per_sec})")
-                .expect("a valid template"),
-        );
-        bar
-    };
+    let bar = progress::hashing_spinner(args.quiet);
     let start = Instant::now();
     let progress = |n: u64| bar.inc(n);
     let clks = encode_csv(

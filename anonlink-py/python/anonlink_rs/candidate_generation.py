@@ -86,7 +86,7 @@ def _generic(datasets, similarity_f, threshold, k, blocking_f):
             d1.extend([i1] * len(s))
             r0.extend(block[i0][x] for x in a)
             r1.extend(block[i1][x] for x in b)
-    return from_native(_native.merge_candidates(sims, d0, d1, r0, r1, k))
+    return from_native(_native.merge_candidates((sims, d0, d1, r0, r1), k))
 
 
 __all__ = ["find_candidate_pairs"]

@@ -8,7 +8,7 @@ from anonlink_rs._arrays import from_native, to_native
 
 def dump_candidate_pairs_iter(candidate_pairs) -> Iterable[bytes]:
     """The file's bytes, as an iterable of bytes objects."""
-    yield _native.dump_candidates(*to_native(candidate_pairs))
+    yield _native.dump_candidates(to_native(candidate_pairs))
 
 
 def dump_candidate_pairs(candidate_pairs, f: BinaryIO) -> None:

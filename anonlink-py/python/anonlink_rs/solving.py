@@ -18,14 +18,14 @@ def probabilistic_greedy_solve(candidates, *, merge_threshold: float = 0.5, dedu
     if merge_threshold < 0 or merge_threshold > 1:
         raise ValueError(f"merge_threshold must be between 0 and 1 (got {merge_threshold})")
     parts = to_native(candidates)
-    groups = _native.solve_groups(*parts, float(merge_threshold), bool(deduplicated))
+    groups = _native.solve_groups(parts, float(merge_threshold), bool(deduplicated))
     return tuple(tuple(tuple(r) for r in g) for g in groups)
 
 
 def greedy_solve(candidates):
     """The greedy solver: merge threshold 1, duplicates allowed (anonlink's ``greedy_solve``)."""
     parts = to_native(candidates)
-    groups = _native.solve_groups(*parts, 1.0, False)
+    groups = _native.solve_groups(parts, 1.0, False)
     return tuple(tuple(tuple(r) for r in g) for g in groups)
 
 

@@ -34,7 +34,7 @@ def _semiopen_hist_matches_nonmatches(candidate_pairs, steps: int = 100):
     if not _check_bipartite(candidate_pairs):
         raise ValueError("only 2-party matching is supported")
     thresholds = np.histogram_bin_edges(_sims(candidate_pairs), bins=steps)
-    matches, nonmatches = _native.semiopen_histogram(*to_native(candidate_pairs), list(map(float, thresholds)))
+    matches, nonmatches = _native.semiopen_histogram(to_native(candidate_pairs), list(map(float, thresholds)))
     return np.array(matches, dtype=int), np.array(nonmatches, dtype=int), thresholds
 
 
@@ -62,7 +62,7 @@ def nonmatch_index_score(candidate_pairs, n: int = 1) -> int:
     """Index (in descending similarity) of the ``n``-th definite non-match."""
     if not _check_bipartite(candidate_pairs):
         raise ValueError("only 2-party matching is supported")
-    flags = _native.possible_matches(*to_native(candidate_pairs))
+    flags = _native.possible_matches(to_native(candidate_pairs))
     nonmatches = 0
     for i, fresh in enumerate(flags):
         if not fresh:
