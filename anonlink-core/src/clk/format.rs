@@ -1,8 +1,8 @@
 //! Value formats (API of clkhash's `FieldSpec` formats): how a value is validated, and the
 //! canonical text that is hashed (`format_value` of the reference).
 
-use super::schema::{Format, TextEncoding};
-use super::tokens::{push_bom, push_encoded};
+use super::schema::Format;
+use super::text::encode_text;
 
 /// `str(int(s, 10))` for ASCII digits: whitespace around, a sign, `_` between digits.
 pub(super) fn python_int(s: &str) -> std::result::Result<String, String> {
@@ -55,19 +55,6 @@ pub(super) fn format_value(format: &Format, value: &str) -> std::result::Result<
         }
         Format::String { .. } | Format::Enum { .. } => Ok(value.to_string()),
     }
-}
-
-/// A token's bytes in the field's encoding; UTF-16/32 start with a (little-endian) BOM as
-/// Python's codecs write it.
-pub(super) fn encode_text(
-    token: &str,
-    encoding: TextEncoding,
-) -> std::result::Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(token.len() + 4);
-    push_bom(&mut out, encoding);
-    push_encoded(&mut out, token.chars(), encoding)
-        .map_err(|_| format!("{token:?} cannot be encoded as ascii"))?;
-    Ok(out)
 }
 
 /// Checks `value` against its format (and the feature's compiled `pattern`, if any).

@@ -17,6 +17,7 @@ mod bloom;
 mod csv;
 mod format;
 mod schema;
+mod text;
 mod tokens;
 
 pub use schema::{
@@ -30,7 +31,8 @@ use self::bloom::{
     KeyedHashes, blake_positions, derive_keys, double_positions, fold_to_bytes, set_bit,
 };
 use self::format::{format_value, validate_value};
-use self::tokens::{for_each_ngram, k_of, push_bom, push_encoded, tokenize};
+use self::text::{push_bom, push_encoded};
+use self::tokens::{for_each_ngram, k_of, tokenize};
 use crate::error::{Error, Result};
 
 /// Bit positions already computed, per feature: token bytes → positions (for the largest `k`
@@ -320,7 +322,8 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::bloom::fold_to_bytes;
-    use super::format::{encode_text, python_int};
+    use super::format::python_int;
+    use super::text::encode_text;
     use super::tokens::tokenize;
     use super::*;
 

@@ -2,7 +2,7 @@
 //! the field's text encoding, and how many bits each token sets.
 
 use super::format::python_int;
-use super::schema::{Comparison, Strategy, TextEncoding};
+use super::schema::{Comparison, Strategy};
 
 /// Bits for token `index` of `count` under `strategy`.
 pub(super) fn k_of(strategy: Strategy, count: usize, index: usize) -> u32 {
@@ -17,44 +17,6 @@ pub(super) fn k_of(strategy: Strategy, count: usize, index: usize) -> u32 {
                 base
             }
         }
-    }
-}
-
-/// Appends `text` to `out` in `encoding`, without the BOM.
-pub(super) fn push_encoded(
-    out: &mut Vec<u8>,
-    text: impl Iterator<Item = char>,
-    encoding: TextEncoding,
-) -> std::result::Result<(), String> {
-    for c in text {
-        match encoding {
-            TextEncoding::Utf8 => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-            TextEncoding::Ascii => {
-                if !c.is_ascii() {
-                    return Err(format!("{c:?} cannot be encoded as ascii"));
-                }
-                out.push(c as u8);
-            }
-            TextEncoding::Utf16 => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.extend_from_slice(&unit.to_le_bytes());
-                }
-            }
-            TextEncoding::Utf32 => out.extend_from_slice(&(c as u32).to_le_bytes()),
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn push_bom(out: &mut Vec<u8>, encoding: TextEncoding) {
-    match encoding {
-        TextEncoding::Utf16 => out.extend_from_slice(&[0xff, 0xfe]),
-        TextEncoding::Utf32 => out.extend_from_slice(&[0xff, 0xfe, 0, 0]),
-        _ => {}
     }
 }
 

@@ -2,23 +2,20 @@
 //!
 //! The document is never held as a DOM: each string is decoded and packed as soon as the
 //! parser reaches it, so memory is the packed records plus the parser's scratch buffer.
-//! Other top-level keys are skipped. The other upload forms (with block ids) are in
-//! [`super::upload`], which shares the record decoding here.
+//! Other top-level keys are skipped. The streaming decoder itself, which reads every form
+//! of the upload document, is [`super::upload`]'s; this is the plain `clks` form.
 
-use std::fmt;
 use std::io::{Read, Write};
 
-use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-
 use super::upload::{UploadForm, decode_upload_with};
-use super::{Clks, ClksBuilder, SizeLimits, decode_base64_record, encode_base64_record};
+use super::{Clks, SizeLimits, encode_base64_record};
 use crate::error::{Error, Result};
 
 /// Decodes an upload document from a reader, streaming.
 ///
 /// # Errors
 /// [`Error::Json`] for malformed JSON (with line and column), [`Error::NoEncodings`] for a
-/// missing or empty `clks` list, and the record-level errors of [`decode_base64_record`] and
+/// missing or empty `clks` list, and the record-level errors of [`decode_base64_record`](super::decode_base64_record) and
 /// [`SizeLimits::check`], each naming the record index.
 pub fn decode_json<R: Read>(reader: R, limits: &SizeLimits) -> Result<Clks> {
     let mut de =
@@ -73,72 +70,6 @@ fn decode_with<'de, R: serde_json::de::Read<'de>>(
         _ => Err(Error::Json {
             reason: "expected a \"clks\" list".into(),
         }),
-    }
-}
-
-pub(super) struct State {
-    pub(super) builder: ClksBuilder,
-    pub(super) failure: Option<Error>,
-    pub(super) seen_clks: bool,
-    pub(super) scratch: Vec<u8>,
-    /// Which form the document used, once known.
-    pub(super) form: Option<UploadForm>,
-    /// `clknblocks`: block ids of each record, in record order.
-    pub(super) record_blocks: Vec<Vec<u64>>,
-    /// `blocks` of the `encodings` form: record index → block ids.
-    pub(super) block_map: Option<std::collections::BTreeMap<usize, Vec<u64>>>,
-}
-
-impl State {
-    pub(super) fn fail<E: de::Error>(&mut self, error: Error) -> E {
-        let message = error.to_string();
-        self.failure = Some(error);
-        E::custom(message)
-    }
-}
-
-pub(super) struct ClksSeed<'s>(pub(super) &'s mut State);
-
-impl<'de> DeserializeSeed<'de> for ClksSeed<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ClksSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of base64 strings")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(RecordSeed(&mut *self.0))?.is_some() {}
-        Ok(())
-    }
-}
-
-pub(super) struct RecordSeed<'s>(pub(super) &'s mut State);
-
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a base64 string")
-    }
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
-        let state = self.0;
-        let index = state.builder.len();
-        let mut scratch = std::mem::take(&mut state.scratch);
-        let decoded = decode_base64_record(text, index, &mut scratch)
-            .and_then(|()| state.builder.push(&scratch));
-        state.scratch = scratch;
-        decoded.map_err(|e| state.fail(e))
     }
 }
 

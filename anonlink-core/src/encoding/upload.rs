@@ -1,15 +1,14 @@
 //! The upload document's forms with block ids (API reference §9): `clknblocks` (each
 //! record with its block ids) and `encodings` with an optional `blocks` map, beside plain
-//! `clks`; and the ids blocks are known by. Decoded as a stream like [`super::json`], whose
-//! record decoding this shares.
+//! `clks`; and the ids blocks are known by. The decoder here reads every form as a stream
+//! (serde visitors, never a DOM); [`super::json`] is the plain `clks` form on top of it.
 
 use std::fmt;
 use std::io::Read;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::json::{ClksSeed, RecordSeed, State};
-use super::{Clks, ClksBuilder, SizeLimits};
+use super::{Clks, ClksBuilder, SizeLimits, decode_base64_record};
 use crate::error::{Error, Result};
 
 /// Which of the upload document's forms was sent.
@@ -311,6 +310,72 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
             }
         }
         Ok(())
+    }
+}
+
+struct State {
+    builder: ClksBuilder,
+    failure: Option<Error>,
+    seen_clks: bool,
+    scratch: Vec<u8>,
+    /// Which form the document used, once known.
+    form: Option<UploadForm>,
+    /// `clknblocks`: block ids of each record, in record order.
+    record_blocks: Vec<Vec<u64>>,
+    /// `blocks` of the `encodings` form: record index → block ids.
+    block_map: Option<std::collections::BTreeMap<usize, Vec<u64>>>,
+}
+
+impl State {
+    fn fail<E: de::Error>(&mut self, error: Error) -> E {
+        let message = error.to_string();
+        self.failure = Some(error);
+        E::custom(message)
+    }
+}
+
+struct ClksSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for ClksSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ClksSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of base64 strings")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(RecordSeed(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct RecordSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a base64 string")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        let state = self.0;
+        let index = state.builder.len();
+        let mut scratch = std::mem::take(&mut state.scratch);
+        let decoded = decode_base64_record(text, index, &mut scratch)
+            .and_then(|()| state.builder.push(&scratch));
+        state.scratch = scratch;
+        decoded.map_err(|e| state.fail(e))
     }
 }
 
