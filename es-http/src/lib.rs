@@ -22,12 +22,14 @@ recomputed from the stored uploads.
 #![forbid(unsafe_code)]
 
 mod error;
+mod http;
 mod routes;
 pub mod storage;
 mod time;
 mod worker;
 
 pub use error::ApiError;
+pub use http::HttpSettings;
 
 use std::fs::File;
 use std::future::Future;
@@ -39,8 +41,8 @@ use anonlink_core::service::defaults;
 use anonlink_core::service::queue::{Queue, QueueConfig};
 use anonlink_core::service::store::{BlobStore, MetadataStore, StoreError};
 use anonlink_core::service::work::{WorkConfig, Worker};
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::{Router, ServiceExt};
 use tower::Layer;
 
 /// Which parts of the service a process runs.
@@ -85,6 +87,8 @@ pub struct ServiceConfig {
     pub chunk_comparisons: u64,
     /// Most parties a project may have.
     pub max_parties: u32,
+    /// The HTTP server's timeouts, CORS, listing and rate limit.
+    pub http: HttpSettings,
 }
 
 impl Default for ServiceConfig {
@@ -98,6 +102,7 @@ impl Default for ServiceConfig {
             lease_seconds: defaults::LEASE_SECONDS,
             chunk_comparisons: defaults::CHUNK_COMPARISONS,
             max_parties: defaults::MAX_PARTIES,
+            http: HttpSettings::default(),
         }
     }
 }
@@ -175,7 +180,8 @@ impl AppState {
     /// The embedded storage in `data_dir`: `metadata.sqlite` and `blobs/`.
     ///
     /// Takes an exclusive lock on the directory, so two servers never share it; runs left
-    /// running by a previous process are released at once, to be computed again.
+    /// running by a previous process are released at once, to be computed again, and the
+    /// temporary files of blobs it was writing when it died are removed.
     ///
     /// # Errors
     /// The directory cannot be created, is in use, or the database cannot be opened.
@@ -190,6 +196,15 @@ impl AppState {
         })?;
         let meta = storage::SqliteStore::open(&data_dir.join("metadata.sqlite"))?;
         let blobs = storage::FsBlobs::open(&data_dir.join("blobs"))?;
+        // Under the lock: nothing else writes here, so temporary files are a dead
+        // process's half-written blobs.
+        let swept = blobs.sweep_temporary()?;
+        if swept > 0 {
+            tracing::info!(
+                files = swept,
+                "removed temporary files left by a killed process"
+            );
+        }
         let interrupted = Queue::new(&meta, config.work().queue).release_leases()?;
         if interrupted > 0 {
             tracing::info!(
@@ -242,11 +257,30 @@ impl AppState {
 
 /// The application: every route under `/api/v1`, with problem+json fallbacks.
 pub fn app(state: AppState) -> Router {
-    let limit = state.inner.config.max_request_bytes;
-    Router::new()
+    let config = state.config().clone();
+    let limit = config.max_request_bytes;
+    let mut router = Router::new()
         .nest("/api/v1", routes::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            config.http.body_idle_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limit,
+            http::refuse_declared_oversize,
+        ));
+    if let Some(per_second) = config.http.rate_limit {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            http::limiter(per_second),
+            http::rate_limit,
+        ));
+    }
+    if !config.http.cors_origins.is_empty() {
+        router = router.layer(http::cors(&config.http.cors_origins));
+    }
+    router
+        .layer(axum::middleware::from_fn(http::problem_json))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 // Method, path and a request id; never headers (they carry tokens) or bodies.
@@ -267,7 +301,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Collapses runs of `/` in the request path, keeping the query.
-fn collapse_slashes(mut request: Request) -> Request {
+fn collapse_slashes<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
     let uri = request.uri();
     if uri.path().contains("//") {
         let mut path = String::with_capacity(uri.path().len());
@@ -292,8 +326,9 @@ fn collapse_slashes(mut request: Request) -> Request {
 }
 
 /// Serves the application on `listener`, with the run workers, until `shutdown` completes.
-/// Then the workers stop: work in progress is given back to the queue (for this process
-/// after a restart, or for the other workers at once), not left to a lapsing lease.
+/// Then requests in flight get the shutdown grace to finish ([`HttpSettings`]), and the
+/// workers stop: work in progress is given back to the queue (for this process after a
+/// restart, or for the other workers at once), not left to a lapsing lease.
 ///
 /// # Errors
 /// When the server fails to accept connections.
@@ -308,13 +343,13 @@ pub async fn serve(
         worker::spawn(state.clone())
     };
     let worker_state = state.clone();
+    let settings = state.config().http.clone();
     let router = app(state);
     // Rewriting must happen before routing, so it wraps the router instead of being one of
     // its layers.
-    let service = tower::util::MapRequestLayer::new(collapse_slashes).layer(router);
-    let served = axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let service =
+        tower::util::MapRequestLayer::new(collapse_slashes::<hyper::body::Incoming>).layer(router);
+    let served = http::serve_connections(listener, service, &settings, shutdown).await;
     worker::stop(&worker_state, workers).await;
     served
 }

@@ -1,7 +1,9 @@
 //! `anonlink serve`: the Entity Service on the embedded storage.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anonlink_core::encoding::SizeLimits;
 use anonlink_core::service::defaults;
@@ -61,6 +63,41 @@ pub struct ServeArgs {
     #[arg(long, env = "ANONLINK_MAX_PARTIES", default_value_t = defaults::MAX_PARTIES,
           value_parser = clap::value_parser!(u32).range(2..))]
     max_parties: u32,
+    /// Seconds a connection may take to send a request's headers (also how long an idle
+    /// connection is kept).
+    #[arg(long, env = "ANONLINK_HEADER_TIMEOUT", default_value_t = 30)]
+    header_timeout: u64,
+    /// Seconds a request body may send nothing before the request fails.
+    #[arg(long, env = "ANONLINK_BODY_TIMEOUT", default_value_t = 60)]
+    body_timeout: u64,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C; then open
+    /// connections are dropped.
+    #[arg(long, env = "ANONLINK_SHUTDOWN_GRACE", default_value_t = 10)]
+    shutdown_grace: u64,
+    /// Origin allowed to call the API from a browser (CORS), repeatable; `*` for any.
+    #[arg(
+        long = "cors-origin",
+        env = "ANONLINK_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Refuse the unauthenticated `GET /projects` listing (the reference's clients use it;
+    /// it shows every project's id and creation time to anyone).
+    #[arg(long, env = "ANONLINK_NO_PROJECT_LIST")]
+    no_project_list: bool,
+    /// Requests per second allowed to one client address (bursts of twice that); over it,
+    /// 429. Off by default.
+    #[arg(long, env = "ANONLINK_RATE_LIMIT")]
+    rate_limit: Option<std::num::NonZeroU32>,
+    /// Log lines as text (colours only on a terminal) or as JSON objects, one per line.
+    #[arg(long, value_enum, env = "ANONLINK_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -71,11 +108,12 @@ enum RoleArg {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+    }
     let config = es_http::ServiceConfig {
         role: match args.role {
             RoleArg::Api => es_http::Role::Api,
@@ -92,6 +130,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         lease_seconds: args.lease_seconds.max(1),
         chunk_comparisons: args.chunk_comparisons,
         max_parties: args.max_parties,
+        http: es_http::HttpSettings {
+            header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            body_idle_timeout: Duration::from_secs(args.body_timeout.max(1)),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            cors_origins: args.cors_origins.clone(),
+            list_projects: !args.no_project_list,
+            rate_limit: args.rate_limit,
+        },
     };
     let storage = es_http::StorageConfig {
         data_dir: args.data_dir.clone(),

@@ -37,6 +37,9 @@ pub enum Refusal {
     /// The party's upload was already accepted.
     #[error("This token has already been used to upload clks.")]
     TokenUsed,
+    /// Another upload with the same token is arriving.
+    #[error("An upload with this token is already in progress.")]
+    InProgress,
     /// A blocking project's upload without block ids (v1.13).
     #[error("Expecting blocking information. Either in \"blocks\" or \"clksnblocks\"")]
     ExpectingBlocks,
@@ -135,13 +138,16 @@ fn body_refusal(e: &io::Error) -> Refusal {
     }
 }
 
-/// A party allowed to upload, and its project as it was when it was admitted.
+/// A party allowed to upload, holding the party's slot until its upload ends, and its
+/// project as it was when it was admitted.
 #[derive(Debug, Clone)]
 pub struct Admitted {
     /// The party (dataset index).
     pub party: usize,
     /// Its project.
     pub project: Project,
+    /// The claim on the party's slot.
+    claim: String,
 }
 
 /// The declared shape of a binary upload.
@@ -175,6 +181,7 @@ pub struct Uploads<'a> {
     meta: &'a dyn MetadataStore,
     blobs: &'a dyn BlobStore,
     limits: SizeLimits,
+    claim_micros: i64,
 }
 
 impl std::fmt::Debug for Uploads<'_> {
@@ -196,17 +203,24 @@ impl<'a> Uploads<'a> {
             meta,
             blobs,
             limits,
+            claim_micros: (super::defaults::UPLOAD_CLAIM_SECONDS as i64) * 1_000_000,
         }
     }
 
     /// Who may upload: the project is live and `token` is one of its update tokens whose
-    /// party has not uploaded yet.
+    /// party has not uploaded yet, nor is uploading. The party's slot is claimed until the
+    /// upload ends, so that racing uploads with one token are refused before they are
+    /// read: end it with [`Uploads::accept_json`], [`Uploads::accept_binary`] or
+    /// [`Uploads::release`].
     ///
     /// # Errors
-    /// [`Refusal::Forbidden`], [`Refusal::TokenUsed`], or a storage failure.
+    /// [`Refusal::Forbidden`], [`Refusal::TokenUsed`], [`Refusal::InProgress`], or a
+    /// storage failure.
     pub fn admit(&self, project_id: &str, token: &TokenHash) -> Result<Admitted, UploadError> {
+        let claim = token::generate();
+        let now = super::Timestamp::now();
         self.tx(|tx| {
-            let project = live_project(tx, project_id)?;
+            let mut project = live_project(tx, project_id)?;
             let kind = access::token_kind(tx, token, project_id)?;
             if !access::may(kind.as_ref(), Action::Upload, project.result_type()) {
                 return refuse(Refusal::Forbidden);
@@ -216,11 +230,54 @@ impl<'a> Uploads<'a> {
             };
             let party = party as usize;
             match project.upload(party) {
-                None => refuse(Refusal::Forbidden),
-                Some(upload) if upload.is_accepted() => refuse(Refusal::TokenUsed),
-                Some(_) => Ok(Admitted { party, project }),
+                None => return refuse(Refusal::Forbidden),
+                Some(upload) if upload.is_accepted() => return refuse(Refusal::TokenUsed),
+                Some(upload) if upload.is_receiving(now) => return refuse(Refusal::InProgress),
+                Some(_) => {}
             }
+            project.start_receiving(party, &claim, now, now.plus_micros(self.claim_micros));
+            tx.put_project(&project)?;
+            Ok(Admitted {
+                party,
+                project,
+                claim: claim.clone(),
+            })
         })
+    }
+
+    /// Ends an admitted upload that will not be accepted (refused, or failed): the token
+    /// can be used again at once.
+    ///
+    /// # Errors
+    /// Storage failures (the claim then lapses by itself).
+    pub fn release(&self, admitted: &Admitted) -> Result<(), StoreError> {
+        let ended = self.tx(|tx| {
+            let Some(mut project) = tx.project(admitted.project.id())? else {
+                return Ok(());
+            };
+            if project.stop_receiving(admitted.party, &admitted.claim) {
+                tx.put_project(&project)?;
+            }
+            Ok(())
+        });
+        match ended {
+            Ok(()) | Err(UploadError::Refused(_)) => Ok(()),
+            Err(UploadError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Ends the claim whatever `outcome` is, unless the upload was accepted.
+    fn ending<T>(
+        &self,
+        admitted: &Admitted,
+        outcome: Result<T, UploadError>,
+    ) -> Result<T, UploadError> {
+        if outcome.is_err()
+            && let Err(e) = self.release(admitted)
+        {
+            tracing::warn!(error = %e, "releasing an upload's claim failed; it will lapse");
+        }
+        outcome
     }
 
     /// The header checks of a binary upload, in the reference's order, from the
@@ -263,7 +320,16 @@ impl<'a> Uploads<'a> {
         admitted: &Admitted,
         body: &mut dyn Read,
     ) -> Result<Accepted, UploadError> {
-        let Admitted { party, project } = admitted;
+        let outcome = self.store_json(admitted, body);
+        self.ending(admitted, outcome)
+    }
+
+    fn store_json(
+        &self,
+        admitted: &Admitted,
+        body: &mut dyn Read,
+    ) -> Result<Accepted, UploadError> {
+        let Admitted { party, project, .. } = admitted;
         let party = *party;
         let upload = match decode_upload(body, &self.limits) {
             Ok(upload) => upload,
@@ -345,7 +411,17 @@ impl<'a> Uploads<'a> {
         header: BinaryHeader,
         body: &mut dyn Read,
     ) -> Result<Accepted, UploadError> {
-        let Admitted { party, project } = admitted;
+        let outcome = self.store_binary(admitted, header, body);
+        self.ending(admitted, outcome)
+    }
+
+    fn store_binary(
+        &self,
+        admitted: &Admitted,
+        header: BinaryHeader,
+        body: &mut dyn Read,
+    ) -> Result<Accepted, UploadError> {
+        let Admitted { party, project, .. } = admitted;
         let party = *party;
         let expected_len = header.body_len().ok_or(Refusal::BodySizeMismatch)?;
         let key = keys::new_upload(project.id(), party);

@@ -26,6 +26,12 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// §3.3: every project ever created, with its creation time.
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if !state.config().http.list_projects {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Listing projects is disabled on this service",
+        ));
+    }
     let projects = blocking(&state, |inner| tx(inner, |tx| Ok(tx.projects()?))).await?;
     Ok(Json(Value::Array(
         projects

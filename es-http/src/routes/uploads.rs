@@ -142,6 +142,7 @@ async fn upload(
         Some("application/json") => json_upload(state, admitted, body).await,
         Some("application/octet-stream") => binary_upload(state, admitted, &headers, body).await,
         _ => {
+            release(&state, admitted).await;
             drain(body, state.config().max_request_bytes).await;
             Err(ApiError::new(StatusCode::BAD_REQUEST, CONTENT_TYPE))
         }
@@ -190,6 +191,7 @@ async fn binary_upload(
     let header = match checked {
         Ok(h) => h,
         Err(refusal) => {
+            release(&state, admitted).await;
             if !matches!(refusal, Refusal::TooLarge { .. }) {
                 drain(body, limit).await;
             }
@@ -203,6 +205,19 @@ async fn binary_upload(
         answer(inner, accepted)
     })
     .await
+}
+
+/// Ends an admitted upload that the checks here refused.
+async fn release(state: &AppState, admitted: Admitted) {
+    let released = blocking(state, move |inner| {
+        uploads(inner)
+            .release(&admitted)
+            .map_err(ApiError::internal)
+    })
+    .await;
+    if released.is_err() {
+        tracing::warn!("releasing a refused upload's claim failed; it will lapse");
+    }
 }
 
 /// 201 with the receipt token, waking the workers; or the refusal.
@@ -234,6 +249,7 @@ fn refused(refusal: Refusal) -> ApiError {
         | Refusal::ExpectingBlocks
         | Refusal::BlockingDisabled => StatusCode::FORBIDDEN,
         Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::InProgress => StatusCode::CONFLICT,
         Refusal::MissingClks
         | Refusal::InvalidJson(_)
         | Refusal::BadRecord(_)

@@ -25,6 +25,48 @@ impl FsBlobs {
         })
     }
 
+    /// Removes what a process killed mid-write left: temporary files (`.tmp-*`) and empty
+    /// directories. Only for a directory no other process writes to (the embedded storage,
+    /// under its lock). Returns how many temporary files were removed.
+    ///
+    /// # Errors
+    /// The directory cannot be read, or a file cannot be removed.
+    pub fn sweep_temporary(&self) -> Result<usize, StoreError> {
+        fn sweep(dir: &Path, root: &Path, removed: &mut usize) -> io::Result<()> {
+            for entry in fs::read_dir(dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    sweep(&path, root, removed)?;
+                } else if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    fs::remove_file(&path)?;
+                    *removed += 1;
+                }
+            }
+            if dir != root && fs::read_dir(dir)?.next().is_none() {
+                fs::remove_dir(dir)?;
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        sweep(&self.root, &self.root, &mut removed)?;
+        Ok(removed)
+    }
+
+    /// Removes `dir` and then each parent up to the root, as long as they are empty.
+    fn remove_empty_dirs(&self, mut dir: &Path) {
+        while dir != self.root && dir.starts_with(&self.root) {
+            // Not empty (or gone, or in use): stop there.
+            if fs::remove_dir(dir).is_err() {
+                return;
+            }
+            match dir.parent() {
+                Some(parent) => dir = parent,
+                None => return,
+            }
+        }
+    }
+
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         let valid = !key.is_empty()
             && key.split('/').all(|seg| {
@@ -124,6 +166,7 @@ impl BlobStore for FsBlobs {
                 }
             }
         }
+        self.remove_empty_dirs(&dir);
         Ok(())
     }
 }
@@ -138,6 +181,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = FsBlobs::open(dir.path()).unwrap();
         conformance::blobs(&blobs);
+        // What a killed writer leaves is swept; what deletion empties is removed.
+        std::fs::create_dir_all(dir.path().join("projects/p/uploads")).unwrap();
+        std::fs::write(dir.path().join("projects/p/uploads/.tmp-1-x"), b"half").unwrap();
+        blobs
+            .put("projects/q/uploads/a.bin", &mut &b"kept"[..])
+            .unwrap();
+        assert_eq!(blobs.sweep_temporary().unwrap(), 1);
+        assert!(!dir.path().join("projects/p").exists());
+        assert!(dir.path().join("projects/q/uploads/a.bin").exists());
+        blobs.delete_prefix("projects/q/").unwrap();
+        assert!(
+            !dir.path().join("projects").exists(),
+            "empty directories are removed"
+        );
         assert!(blobs.put("../x", &mut &b""[..]).is_err());
     }
 }

@@ -1,0 +1,118 @@
+//! `anonlink serve` as an operator runs it: SIGTERM while a client holds a half-sent
+//! request ends the process within the shutdown grace; logs as JSON lines, and no colour
+//! codes when the output is not a terminal.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::free_port;
+
+fn serve(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_anonlink"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn wait_exit(child: &mut Child, patience: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < patience {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn sigterm_with_a_half_sent_request_ends_within_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = serve(
+        dir.path(),
+        port,
+        &["--shutdown-grace", "2", "--body-timeout", "600"],
+    );
+    // Headers sent, and 10 of the 1000 body bytes announced.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(
+            b"POST /api/v1/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"schema\":",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    let _ = child.kill();
+    let status = status.expect("the server is still running 15 s after SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(stream);
+}
+
+#[test]
+fn logs_are_json_lines_or_plain_text() {
+    for (format, check) in [
+        (
+            "json",
+            (|line: &str| {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+            }) as fn(&str),
+        ),
+        ("text", |line: &str| {
+            assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+        }),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = serve(dir.path(), port, &["--log-format", format]);
+        let _ = TcpStream::connect(("127.0.0.1", port))
+            .and_then(|mut s| s.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n"));
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = child.kill();
+        let _ = child.wait();
+        let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        assert!(!lines.is_empty(), "no log lines ({format})");
+        for line in &lines {
+            check(line);
+        }
+    }
+}
