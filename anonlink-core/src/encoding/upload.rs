@@ -58,7 +58,7 @@ pub fn default_blocks(n: usize) -> Vec<Vec<u64>> {
 /// `clks`, `clknblocks`, or `encodings` with optional `blocks`).
 ///
 /// # Errors
-/// As [`decode_json`]; [`Error::Json`] also for block lists that name missing records.
+/// As [`decode_json`](super::decode_json); [`Error::Json`] also for block lists that name missing records.
 ///
 /// # Examples
 /// ```
