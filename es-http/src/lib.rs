@@ -40,6 +40,7 @@ use anonlink_core::encoding::SizeLimits;
 use anonlink_core::service::defaults;
 use anonlink_core::service::queue::{Queue, QueueConfig};
 use anonlink_core::service::store::{BlobStore, MetadataStore, StoreError};
+use anonlink_core::service::upload::UploadClaims;
 use anonlink_core::service::work::{WorkConfig, Worker};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -136,6 +137,8 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// The core's workers: the work protocol over the stores, and the stop flag.
     worker: Arc<Worker>,
+    /// Uploads arriving in this process, so a racing one with the same token is refused.
+    upload_claims: UploadClaims,
     /// Held for the life of the process: one server per data directory.
     _lock: Option<File>,
 }
@@ -172,6 +175,7 @@ impl AppState {
                 blobs,
                 wake: tokio::sync::Notify::new(),
                 worker,
+                upload_claims: UploadClaims::default(),
                 _lock: lock,
             }),
         }

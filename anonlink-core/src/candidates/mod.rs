@@ -13,14 +13,19 @@
 //! number of threads.
 //!
 //! Candidate files in the reference library's binary format are read and written by
-//! [`read_file`], [`write_file`] and [`merge_files`].
+//! [`read_file`], [`write_file`] and [`merge_files`]. [`estimate`] says how many candidates
+//! a search will find before it runs, from a sample.
 
 mod blocking;
+mod estimate;
 mod file;
 mod tile;
 mod top_k;
 
 pub use self::blocking::find_blocked;
+pub use self::estimate::{
+    BYTES_PER_CANDIDATE, CandidateEstimate, PairSample, SAMPLE_COMPARISONS, estimate,
+};
 pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
 
 use std::cmp::Ordering;

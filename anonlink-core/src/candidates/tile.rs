@@ -116,18 +116,27 @@ pub(crate) fn compare(
             if progress.is_cancelled() {
                 return Vec::new();
             }
-            let mut out = compare_query_block(
-                &queries,
+            let mut out = Vec::new();
+            let window = Window {
+                queries: &queries,
                 first,
                 last,
-                &cands,
+                cands: &cands,
                 wpr,
                 max_bits,
                 threshold,
-                config.prune,
+                prune: config.prune,
                 kernel,
-                ids,
-            );
+            };
+            window.scan(|qslot, cslot, score| {
+                out.push(CandidatePair {
+                    score,
+                    dataset0: ids.0,
+                    dataset1: ids.1,
+                    row0: queries.rows[qslot],
+                    row1: cands.rows[cslot],
+                });
+            });
             if let Some(k) = config.k {
                 out.sort_unstable_by(CandidatePair::canonical_cmp);
                 retain_top_k(&mut out, k);
@@ -139,83 +148,133 @@ pub(crate) fn compare(
     per_task.into_iter().flatten().collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn compare_query_block(
-    queries: &Side,
+/// For every row of `a`, how many rows of `b` it is a candidate with at `threshold`
+/// (without top-k): the comparison of [`compare`], counting instead of emitting, so that
+/// memory stays at one counter per row whatever the threshold.
+pub(crate) fn count(a: &Clks, b: &Clks, threshold: f64, kernel: Kernel) -> Vec<u64> {
+    let pre = PreTest::new(threshold);
+    let queries = Side::new(a, &pre);
+    let cands = Side::new(b, &pre);
+    let n_tasks = queries.rows.len().div_ceil(QUERY_BLOCK);
+    let per_task: Vec<Vec<(u32, u64)>> = (0..n_tasks)
+        .into_par_iter()
+        .with_min_len(1)
+        .map(|task| {
+            let first = task * QUERY_BLOCK;
+            let last = (first + QUERY_BLOCK).min(queries.rows.len());
+            let mut counts = vec![0u64; last - first];
+            let window = Window {
+                queries: &queries,
+                first,
+                last,
+                cands: &cands,
+                wpr: a.words_per_record(),
+                max_bits: a.bits_per_record() as u32,
+                threshold,
+                prune: true,
+                kernel,
+            };
+            window.scan(|qslot, _, _| counts[qslot - first] += 1);
+            (first..last)
+                .map(|slot| queries.rows[slot])
+                .zip(counts)
+                .collect()
+        })
+        .collect();
+    let mut by_row = vec![0u64; a.len()];
+    for (row, n) in per_task.into_iter().flatten() {
+        by_row[row as usize] = n;
+    }
+    by_row
+}
+
+/// One task's share of the comparison: query slots `first..last` against the candidates
+/// their popcounts can match.
+struct Window<'s> {
+    queries: &'s Side,
     first: usize,
     last: usize,
-    cands: &Side,
+    cands: &'s Side,
     wpr: usize,
     max_bits: u32,
     threshold: f64,
     prune: bool,
     kernel: Kernel,
-    ids: (u32, u32),
-) -> Vec<CandidatePair> {
-    let block_words = LANES * wpr;
-    // Query slots first..last are whole blocks of the interleaved side except at the end.
-    debug_assert_eq!(first % LANES, 0);
-    let first_block = first / LANES;
-    let last_block = last.div_ceil(LANES);
+}
 
-    let (lo_slot, hi_slot) = if prune {
-        let (lo, _) = matchable_popcounts(queries.popcounts[first], threshold, max_bits);
-        let (_, hi) = matchable_popcounts(queries.popcounts[last - 1], threshold, max_bits);
-        (
-            cands.popcounts.partition_point(|&p| p < lo),
-            cands.popcounts.partition_point(|&p| p <= hi),
-        )
-    } else {
-        (0, cands.rows.len())
-    };
-    let mut out = Vec::new();
-    if lo_slot >= hi_slot {
-        return out;
-    }
-    let cand_first_block = lo_slot / LANES;
-    let cand_last_block = hi_slot.div_ceil(LANES);
+impl Window<'_> {
+    /// Calls `emit(query slot, candidate slot, score)` for every pair at or above the
+    /// threshold.
+    fn scan(&self, mut emit: impl FnMut(usize, usize, f64)) {
+        let Window {
+            queries,
+            first,
+            last,
+            cands,
+            wpr,
+            max_bits,
+            threshold,
+            prune,
+            kernel,
+        } = *self;
+        let block_words = LANES * wpr;
+        // Query slots first..last are whole blocks of the interleaved side except at the
+        // end.
+        debug_assert_eq!(first % LANES, 0);
+        let first_block = first / LANES;
+        let last_block = last.div_ceil(LANES);
 
-    let mut hits: Vec<Hit> = Vec::new();
-    let mut tile_start = cand_first_block;
-    while tile_start < cand_last_block {
-        let tile_end = (tile_start + TILE_BLOCKS).min(cand_last_block);
-        let tile = &cands.blocks[tile_start * block_words..tile_end * block_words];
-        let tile_offsets = &cands.offsets[tile_start * LANES..tile_end * LANES];
-        for qb in first_block..last_block {
-            let qwords = &queries.blocks[qb * block_words..(qb + 1) * block_words];
-            let mut qoff = [0u64; LANES];
-            qoff.copy_from_slice(&queries.offsets[qb * LANES..(qb + 1) * LANES]);
-            hits.clear();
-            let input = ScanInput {
-                words_per_record: wpr,
-                queries: qwords,
-                query_offsets: &qoff,
-                blocks: tile,
-                offsets: tile_offsets,
-            };
-            kernel.scan(input, &mut hits);
-            for hit in &hits {
-                let qslot = qb * LANES + hit.query as usize;
-                let cslot = tile_start * LANES + hit.slot as usize;
-                let (Some(&pa), Some(&pb)) =
-                    (queries.popcounts.get(qslot), cands.popcounts.get(cslot))
-                else {
-                    continue; // padding lanes carry NEVER offsets and cannot get here
+        let (lo_slot, hi_slot) = if prune {
+            let (lo, _) = matchable_popcounts(queries.popcounts[first], threshold, max_bits);
+            let (_, hi) = matchable_popcounts(queries.popcounts[last - 1], threshold, max_bits);
+            (
+                cands.popcounts.partition_point(|&p| p < lo),
+                cands.popcounts.partition_point(|&p| p <= hi),
+            )
+        } else {
+            (0, cands.rows.len())
+        };
+        if lo_slot >= hi_slot {
+            return;
+        }
+        let cand_first_block = lo_slot / LANES;
+        let cand_last_block = hi_slot.div_ceil(LANES);
+
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut tile_start = cand_first_block;
+        while tile_start < cand_last_block {
+            let tile_end = (tile_start + TILE_BLOCKS).min(cand_last_block);
+            let tile = &cands.blocks[tile_start * block_words..tile_end * block_words];
+            let tile_offsets = &cands.offsets[tile_start * LANES..tile_end * LANES];
+            for qb in first_block..last_block {
+                let qwords = &queries.blocks[qb * block_words..(qb + 1) * block_words];
+                let mut qoff = [0u64; LANES];
+                qoff.copy_from_slice(&queries.offsets[qb * LANES..(qb + 1) * LANES]);
+                hits.clear();
+                let input = ScanInput {
+                    words_per_record: wpr,
+                    queries: qwords,
+                    query_offsets: &qoff,
+                    blocks: tile,
+                    offsets: tile_offsets,
                 };
-                if is_match(hit.count, pa, pb, threshold) {
-                    out.push(CandidatePair {
-                        score: score(hit.count, pa, pb),
-                        dataset0: ids.0,
-                        dataset1: ids.1,
-                        row0: queries.rows[qslot],
-                        row1: cands.rows[cslot],
-                    });
+                kernel.scan(input, &mut hits);
+                for hit in &hits {
+                    let qslot = qb * LANES + hit.query as usize;
+                    let cslot = tile_start * LANES + hit.slot as usize;
+                    let (Some(&pa), Some(&pb)) =
+                        (queries.popcounts.get(qslot), cands.popcounts.get(cslot))
+                    else {
+                        continue; // padding lanes carry NEVER offsets and cannot get here
+                    };
+                    if is_match(hit.count, pa, pb, threshold) {
+                        emit(qslot, cslot, score(hit.count, pa, pb));
+                    }
                 }
             }
+            tile_start = tile_end;
         }
-        tile_start = tile_end;
     }
-    out
 }
 
 #[cfg(test)]

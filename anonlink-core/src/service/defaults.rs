@@ -28,7 +28,3 @@ pub const MAX_PARTIES: u32 = 100;
 
 /// Milliseconds between a worker's progress reports (each renews its lease).
 pub const REPORT_EVERY_MILLIS: u64 = 400;
-
-/// Seconds an upload holds its party's slot (racing uploads with the same token are
-/// refused meanwhile) if it never ends because its process died.
-pub const UPLOAD_CLAIM_SECONDS: u64 = 900;

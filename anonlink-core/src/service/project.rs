@@ -29,25 +29,12 @@ pub enum UploadState {
         /// Why, for run status messages and logs.
         message: String,
     },
-    /// An upload is arriving (not accepted yet): a second one with the same token is
-    /// refused until this claim ends (refused, failed or accepted) or lapses at `until`.
-    Receiving {
-        /// Which upload holds the claim.
-        claim: String,
-        /// When the claim lapses if its upload never ends (its process died).
-        until: Timestamp,
-    },
 }
 
 impl UploadState {
     /// Whether an upload was accepted (201) for this party.
     pub fn is_accepted(&self) -> bool {
         matches!(self, UploadState::Ready { .. } | UploadState::Error { .. })
-    }
-
-    /// Whether an upload is arriving at `now` under a claim that has not lapsed.
-    pub fn is_receiving(&self, now: Timestamp) -> bool {
-        matches!(self, UploadState::Receiving { until, .. } if *until > now)
     }
 }
 
@@ -286,41 +273,6 @@ impl Project {
     /// Party `party`'s upload, if there is such a party.
     pub fn upload(&self, party: usize) -> Option<&UploadState> {
         self.parties.get(party).map(|p| &p.upload)
-    }
-
-    /// Party `party`'s upload starts arriving under `claim` until `until` (see
-    /// [`UploadState::Receiving`]). Returns `false`, changing nothing, unless the party has
-    /// no upload accepted nor arriving under a live claim.
-    pub fn start_receiving(
-        &mut self,
-        party: usize,
-        claim: &str,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> bool {
-        match self.parties.get_mut(party) {
-            Some(slot) if !slot.upload.is_accepted() && !slot.upload.is_receiving(now) => {
-                slot.upload = UploadState::Receiving {
-                    claim: claim.to_string(),
-                    until,
-                };
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Ends `claim` on party `party`'s upload without accepting it (the upload was
-    /// refused or failed): the token can be used again. Returns whether the claim stood.
-    pub fn stop_receiving(&mut self, party: usize, claim: &str) -> bool {
-        match self.parties.get_mut(party) {
-            Some(slot) if matches!(&slot.upload, UploadState::Receiving { claim: c, .. } if c == claim) =>
-            {
-                slot.upload = UploadState::NotStarted;
-                true
-            }
-            _ => false,
-        }
     }
 
     /// Marks the project deleted (§3.6): it keeps its row, but nobody can use it any more.

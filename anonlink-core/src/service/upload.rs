@@ -16,7 +16,9 @@
 //! is refused; records within one upload that differ in size, or that are not valid
 //! base64, are refused naming the record.
 
+use std::collections::HashSet;
 use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
 
 use super::access::{self, Action};
 use super::keys;
@@ -138,16 +140,54 @@ fn body_refusal(e: &io::Error) -> Refusal {
     }
 }
 
-/// A party allowed to upload, holding the party's slot until its upload ends, and its
-/// project as it was when it was admitted.
-#[derive(Debug, Clone)]
+/// The uploads arriving in this process, by project and party: a second upload with the
+/// same token is refused while the first is read, before its body is decoded. (Across
+/// processes, the accept transaction still lets only one win; a crash leaves no claim.)
+#[derive(Debug, Clone, Default)]
+pub struct UploadClaims(Arc<Mutex<HashSet<(String, usize)>>>);
+
+impl UploadClaims {
+    /// Claims `(project, party)`, unless it is claimed.
+    fn claim(&self, project: &str, party: usize) -> Option<ClaimGuard> {
+        let key = (project.to_string(), party);
+        let mut claimed = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        claimed.insert(key.clone()).then(|| ClaimGuard {
+            claims: self.clone(),
+            key,
+        })
+    }
+}
+
+/// A claim on a party's slot, given back when dropped (the upload ended, whichever way).
+#[derive(Debug)]
+struct ClaimGuard {
+    claims: UploadClaims,
+    key: (String, usize),
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .claims
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        claimed.remove(&self.key);
+    }
+}
+
+/// A party allowed to upload, holding its slot until this is dropped, and its project as
+/// it was when it was admitted.
+#[derive(Debug)]
 pub struct Admitted {
     /// The party (dataset index).
     pub party: usize,
     /// Its project.
     pub project: Project,
-    /// The claim on the party's slot.
-    claim: String,
+    _claim: ClaimGuard,
 }
 
 /// The declared shape of a binary upload.
@@ -181,7 +221,7 @@ pub struct Uploads<'a> {
     meta: &'a dyn MetadataStore,
     blobs: &'a dyn BlobStore,
     limits: SizeLimits,
-    claim_micros: i64,
+    claims: &'a UploadClaims,
 }
 
 impl std::fmt::Debug for Uploads<'_> {
@@ -193,34 +233,33 @@ impl std::fmt::Debug for Uploads<'_> {
 }
 
 impl<'a> Uploads<'a> {
-    /// Uploads over `meta` and `blobs`, with the service's encoding size limits.
+    /// Uploads over `meta` and `blobs`, with the service's encoding size limits and this
+    /// process's claims on arriving uploads.
     pub fn new(
         meta: &'a dyn MetadataStore,
         blobs: &'a dyn BlobStore,
         limits: SizeLimits,
+        claims: &'a UploadClaims,
     ) -> Uploads<'a> {
         Uploads {
             meta,
             blobs,
             limits,
-            claim_micros: (super::defaults::UPLOAD_CLAIM_SECONDS as i64) * 1_000_000,
+            claims,
         }
     }
 
     /// Who may upload: the project is live and `token` is one of its update tokens whose
-    /// party has not uploaded yet, nor is uploading. The party's slot is claimed until the
-    /// upload ends, so that racing uploads with one token are refused before they are
-    /// read: end it with [`Uploads::accept_json`], [`Uploads::accept_binary`] or
-    /// [`Uploads::release`].
+    /// party has not uploaded yet, nor is uploading. The party's slot is held until the
+    /// returned [`Admitted`] is dropped, so racing uploads with one token are refused before
+    /// their bodies are read.
     ///
     /// # Errors
     /// [`Refusal::Forbidden`], [`Refusal::TokenUsed`], [`Refusal::InProgress`], or a
     /// storage failure.
     pub fn admit(&self, project_id: &str, token: &TokenHash) -> Result<Admitted, UploadError> {
-        let claim = token::generate();
-        let now = super::Timestamp::now();
-        self.tx(|tx| {
-            let mut project = live_project(tx, project_id)?;
+        let (party, project) = self.tx(|tx| {
+            let project = live_project(tx, project_id)?;
             let kind = access::token_kind(tx, token, project_id)?;
             if !access::may(kind.as_ref(), Action::Upload, project.result_type()) {
                 return refuse(Refusal::Forbidden);
@@ -230,54 +269,20 @@ impl<'a> Uploads<'a> {
             };
             let party = party as usize;
             match project.upload(party) {
-                None => return refuse(Refusal::Forbidden),
-                Some(upload) if upload.is_accepted() => return refuse(Refusal::TokenUsed),
-                Some(upload) if upload.is_receiving(now) => return refuse(Refusal::InProgress),
-                Some(_) => {}
+                None => refuse(Refusal::Forbidden),
+                Some(upload) if upload.is_accepted() => refuse(Refusal::TokenUsed),
+                Some(_) => Ok((party, project)),
             }
-            project.start_receiving(party, &claim, now, now.plus_micros(self.claim_micros));
-            tx.put_project(&project)?;
-            Ok(Admitted {
-                party,
-                project,
-                claim: claim.clone(),
-            })
+        })?;
+        let claim = self
+            .claims
+            .claim(project_id, party)
+            .ok_or(Refusal::InProgress)?;
+        Ok(Admitted {
+            party,
+            project,
+            _claim: claim,
         })
-    }
-
-    /// Ends an admitted upload that will not be accepted (refused, or failed): the token
-    /// can be used again at once.
-    ///
-    /// # Errors
-    /// Storage failures (the claim then lapses by itself).
-    pub fn release(&self, admitted: &Admitted) -> Result<(), StoreError> {
-        let ended = self.tx(|tx| {
-            let Some(mut project) = tx.project(admitted.project.id())? else {
-                return Ok(());
-            };
-            if project.stop_receiving(admitted.party, &admitted.claim) {
-                tx.put_project(&project)?;
-            }
-            Ok(())
-        });
-        match ended {
-            Ok(()) | Err(UploadError::Refused(_)) => Ok(()),
-            Err(UploadError::Store(e)) => Err(e),
-        }
-    }
-
-    /// Ends the claim whatever `outcome` is, unless the upload was accepted.
-    fn ending<T>(
-        &self,
-        admitted: &Admitted,
-        outcome: Result<T, UploadError>,
-    ) -> Result<T, UploadError> {
-        if outcome.is_err()
-            && let Err(e) = self.release(admitted)
-        {
-            tracing::warn!(error = %e, "releasing an upload's claim failed; it will lapse");
-        }
-        outcome
     }
 
     /// The header checks of a binary upload, in the reference's order, from the
@@ -316,15 +321,6 @@ impl<'a> Uploads<'a> {
     /// # Errors
     /// A [`Refusal`] (nothing stored), or a storage failure.
     pub fn accept_json(
-        &self,
-        admitted: &Admitted,
-        body: &mut dyn Read,
-    ) -> Result<Accepted, UploadError> {
-        let outcome = self.store_json(admitted, body);
-        self.ending(admitted, outcome)
-    }
-
-    fn store_json(
         &self,
         admitted: &Admitted,
         body: &mut dyn Read,
@@ -406,16 +402,6 @@ impl<'a> Uploads<'a> {
     /// [`Refusal::BodySizeMismatch`] for a body of another length, a body-read refusal,
     /// [`Refusal::Forbidden`] when the project was deleted meanwhile, or a storage failure.
     pub fn accept_binary(
-        &self,
-        admitted: &Admitted,
-        header: BinaryHeader,
-        body: &mut dyn Read,
-    ) -> Result<Accepted, UploadError> {
-        let outcome = self.store_binary(admitted, header, body);
-        self.ending(admitted, outcome)
-    }
-
-    fn store_binary(
         &self,
         admitted: &Admitted,
         header: BinaryHeader,
@@ -610,6 +596,7 @@ mod tests {
     struct Fixture {
         meta: MemoryStore,
         blobs: MemoryBlobs,
+        claims: UploadClaims,
         creds: Credentials,
     }
 
@@ -630,13 +617,14 @@ mod tests {
         Fixture {
             meta,
             blobs: MemoryBlobs::default(),
+            claims: UploadClaims::default(),
             creds,
         }
     }
 
     impl Fixture {
         fn uploads(&self) -> Uploads<'_> {
-            Uploads::new(&self.meta, &self.blobs, SizeLimits::default())
+            Uploads::new(&self.meta, &self.blobs, SizeLimits::default(), &self.claims)
         }
         fn admit(&self, party: usize) -> Result<Admitted, UploadError> {
             let token = TokenHash::of(&self.creds.update_tokens[party]);
@@ -724,6 +712,25 @@ mod tests {
         assert!(f.blobs.is_empty(), "a refused upload stores nothing");
         assert!(!f.project().parties()[0].upload().is_accepted());
         assert!(f.json(0, &doc(3, 16)).unwrap().usable);
+    }
+
+    #[test]
+    fn a_racing_upload_is_refused_until_the_first_ends() {
+        let f = fixture(serde_json::json!({}), false);
+        let first = f.admit(0).unwrap();
+        assert!(matches!(
+            f.admit(0),
+            Err(UploadError::Refused(Refusal::InProgress))
+        ));
+        assert!(f.admit(1).is_ok(), "other parties are not held");
+        drop(first);
+        let again = f.admit(0).unwrap();
+        let refused = f
+            .uploads()
+            .accept_json(&again, &mut &br#"{"clks": []}"#[..]);
+        assert!(refused.is_err());
+        drop(again);
+        assert!(f.json(0, &doc(2, 8)).unwrap().usable);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! are the core's ([`Uploads`]); here the body is streamed to them on a blocking thread and
 //! their answer written. Whatever the answer, the body is read to its end (up to the body
 //! limit) before it is sent, so that clients that send the whole body before reading get
-//! the answer instead of a reset connection.
+//! the answer instead of a reset connection. An admitted upload holds its party's slot in
+//! this process until it ends (the [`Admitted`] is dropped).
 
 use std::io::{self, Read};
 
@@ -117,6 +118,7 @@ fn uploads(inner: &Inner) -> Uploads<'_> {
         inner.meta.as_ref(),
         inner.blobs.as_ref(),
         inner.config.encoding_limits,
+        &inner.upload_claims,
     )
 }
 
@@ -142,7 +144,7 @@ async fn upload(
         Some("application/json") => json_upload(state, admitted, body).await,
         Some("application/octet-stream") => binary_upload(state, admitted, &headers, body).await,
         _ => {
-            release(&state, admitted).await;
+            drop(admitted);
             drain(body, state.config().max_request_bytes).await;
             Err(ApiError::new(StatusCode::BAD_REQUEST, CONTENT_TYPE))
         }
@@ -191,7 +193,7 @@ async fn binary_upload(
     let header = match checked {
         Ok(h) => h,
         Err(refusal) => {
-            release(&state, admitted).await;
+            drop(admitted);
             if !matches!(refusal, Refusal::TooLarge { .. }) {
                 drain(body, limit).await;
             }
@@ -205,19 +207,6 @@ async fn binary_upload(
         answer(inner, accepted)
     })
     .await
-}
-
-/// Ends an admitted upload that the checks here refused.
-async fn release(state: &AppState, admitted: Admitted) {
-    let released = blocking(state, move |inner| {
-        uploads(inner)
-            .release(&admitted)
-            .map_err(ApiError::internal)
-    })
-    .await;
-    if released.is_err() {
-        tracing::warn!("releasing a refused upload's claim failed; it will lapse");
-    }
 }
 
 /// 201 with the receipt token, waking the workers; or the refusal.
