@@ -88,6 +88,25 @@ fn link_matches_the_reference_fixtures() {
         stderr.contains("precision 1.0000, recall 0.9928"),
         "{stderr}"
     );
+    // The estimate printed before linking is within 2× of what was found.
+    let number_after = |marker: &str| -> f64 {
+        let at = stderr
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} in {stderr}"));
+        stderr[at + marker.len()..]
+            .trim_start_matches("about ")
+            .split(|c: char| !c.is_ascii_digit() && c != '.')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let estimated = number_after("estimated candidates: ");
+    let found = number_after("comparisons, ");
+    assert!(
+        estimated <= 2.0 * found && estimated >= found / 2.0,
+        "{estimated} vs {found}: {stderr}"
+    );
     let mapping: Value = serde_json::from_slice(&std::fs::read(out_file).unwrap()).unwrap();
     assert_eq!(mapping["mapping"].as_object().unwrap().len(), 4964);
 

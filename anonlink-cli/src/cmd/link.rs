@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anonlink_core::candidates::total_comparisons;
+use anonlink_core::candidates::{self, total_comparisons};
 use anonlink_core::encoding::Clks;
 use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
 use anyhow::{Context, Result, bail};
@@ -97,6 +97,21 @@ pub fn run(args: LinkArgs) -> Result<()> {
             deduplicated: !args.allow_duplicates,
         },
     };
+    if !args.quiet {
+        // Know before computing: what the candidates will take (blocking only lowers it).
+        let estimate = candidates::estimate(&refs, &spec.candidates).context("estimating")?;
+        eprintln!(
+            "{} comparisons; estimated candidates: {}{}, up to {:.1} MiB",
+            estimate.comparisons,
+            estimate.describe(),
+            if spec.blocks.is_some() {
+                " before blocking"
+            } else {
+                ""
+            },
+            estimate.bytes_high() as f64 / (1 << 20) as f64
+        );
+    }
     let start = Instant::now();
     let (result, stats) = linkage::link(&refs, &spec).context("linking")?;
     let elapsed = start.elapsed().as_secs_f64();

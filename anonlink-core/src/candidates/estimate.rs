@@ -3,7 +3,9 @@
 //! emitting, so memory is one counter per sampled row at any threshold).
 //!
 //! For each dataset pair the larger side is sampled (the comparisons made are
-//! `sampled rows × rows of the smaller side`, about [`SAMPLE_COMPARISONS`]), in a few
+//! `sampled rows × rows of the smaller side`: at most [`SAMPLE_COMPARISONS`] and a twentieth
+//! of the pair's, but at least 500 rows; pairs of up to 2e7 comparisons are counted whole),
+//! in a few
 //! contiguous row ranges at seeded random places; the count of each sampled row is a draw
 //! from the rows' counts, so the estimate is `rows × mean` with a standard error from their
 //! spread (and the finite-population correction: a sample of every row is exact).
@@ -19,6 +21,13 @@ use crate::similarity::Kernel;
 
 /// Comparisons an estimate makes per dataset pair, at most (about 0.1 s on two cores).
 pub const SAMPLE_COMPARISONS: u64 = 200_000_000;
+
+/// An estimate makes at most this share of a dataset pair's comparisons (beyond its
+/// minimum sample), so it adds little to the linkage it precedes.
+const MAX_SHARE: u64 = 20;
+
+/// Dataset pairs of at most this many comparisons are counted whole.
+const EXACT_UP_TO: u64 = 20_000_000;
 
 /// Sampled rows per dataset pair, at least (unless the side is smaller).
 const MIN_SAMPLE_ROWS: u64 = 500;
@@ -79,7 +88,14 @@ impl PairSample {
     /// Where to sample a side of `population` rows compared with `other_rows` rows:
     /// seeded, so the same input gives the same estimate.
     pub fn plan(population: u64, other_rows: u64) -> PairSample {
-        PairSample::plan_within(population, other_rows, SAMPLE_COMPARISONS)
+        let total = population.saturating_mul(other_rows);
+        // Small pairs are counted whole (a few milliseconds); large ones sampled.
+        let budget = if total <= EXACT_UP_TO {
+            total
+        } else {
+            SAMPLE_COMPARISONS.min((total / MAX_SHARE).max(EXACT_UP_TO))
+        };
+        PairSample::plan_within(population, other_rows, budget)
     }
 
     /// As [`PairSample::plan`], making about `budget` comparisons.

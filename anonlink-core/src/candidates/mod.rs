@@ -24,7 +24,8 @@ mod top_k;
 
 pub use self::blocking::find_blocked;
 pub use self::estimate::{
-    BYTES_PER_CANDIDATE, CandidateEstimate, PairSample, SAMPLE_COMPARISONS, estimate,
+    BYTES_PER_CANDIDATE, CandidateEstimate, PairSample, SAMPLE_COMPARISONS,
+    combine as combine_estimates, estimate,
 };
 pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
 

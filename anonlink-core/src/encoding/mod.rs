@@ -283,6 +283,30 @@ impl Clks {
         &self.popcounts
     }
 
+    /// Appends every record of `other`, which must have this store's record size.
+    ///
+    /// # Panics
+    /// When the record sizes differ.
+    pub fn append(&mut self, other: &Clks) {
+        assert_eq!(
+            self.words_per_record, other.words_per_record,
+            "records must have the same size"
+        );
+        self.reserve(other.len());
+        for i in 0..other.len() {
+            let start = self.len * self.words_per_record;
+            let end = start + self.words_per_record;
+            let lines_needed = end.div_ceil(8);
+            if self.lines.len() < lines_needed {
+                self.lines.resize(lines_needed, Line([0; 8]));
+            }
+            let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.lines);
+            words[start..end].copy_from_slice(other.record_words(i));
+            self.popcounts.push(other.popcount(i));
+            self.len += 1;
+        }
+    }
+
     /// A new store with the given rows, in the given order.
     ///
     /// # Panics
@@ -380,6 +404,11 @@ mod tests {
             let ones: u32 = r.iter().map(|b| b.count_ones()).sum();
             assert_eq!(clks.popcount(i), ones);
         }
+        let mut twice = clks.select(&[3]);
+        twice.append(&clks.select(&[1, 2]));
+        assert_eq!(twice.len(), 3);
+        assert_eq!(twice.record_bytes(2), records[2]);
+        assert_eq!(twice.popcount(1), clks.popcount(1));
         let picked = clks.select(&[3, 1]);
         assert_eq!(picked.record_bytes(0), records[3]);
         assert_eq!(picked.record_bytes(1), records[1]);

@@ -378,6 +378,22 @@ impl<'a> Queue<'a> {
         })
     }
 
+    /// Records a running run's estimated candidate pairs (see
+    /// [`crate::candidates::estimate`]). Returns `false` when the run is no longer running.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn record_estimate(&self, run_id: &str, candidates: u64) -> Result<bool, StoreError> {
+        self.tx(|tx| {
+            let Some(mut run) = run_is_live(tx, run_id)? else {
+                return Ok(false);
+            };
+            run.record_estimate(candidates);
+            tx.put_run(&run)?;
+            Ok(true)
+        })
+    }
+
     /// Renews the solver's lease on a run. Returns `false` when the run is no longer
     /// `holder`'s (deleted, failed, taken over).
     ///

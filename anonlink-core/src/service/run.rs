@@ -82,6 +82,9 @@ pub struct Run {
     /// Number of chunks its comparisons were split into, once planned.
     #[serde(default)]
     chunks: Option<u32>,
+    /// Candidate pairs estimated before the comparisons (from a sample).
+    #[serde(default)]
+    estimated_candidates: Option<u64>,
 }
 
 impl Run {
@@ -116,6 +119,7 @@ impl Run {
             lease: None,
             attempts: 0,
             chunks: None,
+            estimated_candidates: None,
         }
     }
 
@@ -203,6 +207,16 @@ impl Run {
     /// Number of chunks its comparisons were split into, once planned.
     pub fn chunks(&self) -> Option<u32> {
         self.chunks
+    }
+
+    /// Candidate pairs estimated before the comparisons, once a worker estimated them.
+    pub fn estimated_candidates(&self) -> Option<u64> {
+        self.estimated_candidates
+    }
+
+    /// Records the estimate of its candidate pairs.
+    pub fn record_estimate(&mut self, candidates: u64) {
+        self.estimated_candidates = Some(candidates);
     }
 
     /// Number of stages: 2 for similarity scores, 3 otherwise.

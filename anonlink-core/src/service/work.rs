@@ -30,7 +30,9 @@ use super::project::{Project, UploadState};
 use super::queue::{ChunkOutcome, Claim, Queue, QueueConfig};
 use super::run::Run;
 use super::store::{BlobStore, MetadataStore, StoreError};
-use crate::candidates::{self, CandidatePairs, find_chunk, merge_sorted, write_file};
+use crate::candidates::{
+    self, CandidateEstimate, CandidatePairs, PairSample, find_chunk, merge_sorted, write_file,
+};
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage};
 
@@ -181,6 +183,9 @@ impl Worker {
         chunk: &RunChunk,
         holder: &str,
     ) -> Result<bool, Failure> {
+        if chunk.index() == 0 && run.estimated_candidates().is_none() {
+            self.estimate_first(run, project)?;
+        }
         let work = chunk.work();
         let parties = work.datasets.map(|d| d as usize);
         let a = self.load_rows(project, parties[0], work.ranges[0])?;
@@ -242,6 +247,69 @@ impl Worker {
                 Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()))
             }
         }
+    }
+
+    /// Before a run's first chunk: estimates its candidate pairs from a sample, records the
+    /// estimate, and fails the run at once when even the estimate's low end is over the
+    /// limit (not for blocked runs, for which the estimate is only an upper bound).
+    fn estimate_first(&self, run: &Run, project: &Project) -> Result<(), Failure> {
+        let started = Instant::now();
+        let estimate = self.estimate(run, project)?;
+        tracing::info!(
+            run = %run.id(),
+            estimate = %estimate.describe(),
+            seconds = started.elapsed().as_secs_f64(),
+            "estimated candidates"
+        );
+        self.queue()
+            .record_estimate(run.id(), estimate.candidates.round() as u64)
+            .map_err(store_failure)?;
+        let max = self.config.max_candidate_pairs;
+        if !project.uses_blocking() && estimate.low > max {
+            return Err(Failure::Failed(format!(
+                "{TOO_MANY_CANDIDATES} Estimated before computing: {} candidate pairs; the limit is {max}.",
+                estimate.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The estimate of a run's candidate pairs: for each party pair, a sample of the larger
+    /// party's rows (ranged reads) against the smaller party read in parts.
+    fn estimate(&self, run: &Run, project: &Project) -> Result<CandidateEstimate, Failure> {
+        /// Rows of the smaller party loaded at a time.
+        const PART_ROWS: u64 = 1 << 18;
+        let config = candidates::Config::new(run.threshold().get());
+        let sizes = project.sizes();
+        let mut pairs = Vec::new();
+        for i in 0..sizes.len() {
+            for j in i + 1..sizes.len() {
+                let (big, small) = if sizes[i] >= sizes[j] { (i, j) } else { (j, i) };
+                let mut sample = PairSample::plan(sizes[big] as u64, sizes[small] as u64);
+                let mut picked: Option<Clks> = None;
+                for range in sample.ranges.clone() {
+                    let rows = self.load_rows(project, big, range)?;
+                    match picked.as_mut() {
+                        None => picked = Some(rows),
+                        Some(all) => all.append(&rows),
+                    }
+                }
+                if let Some(picked) = picked.filter(|p| !p.is_empty()) {
+                    let mut start = 0u64;
+                    while start < sizes[small] as u64 {
+                        if self.is_stopping() {
+                            return Err(Failure::Interrupted);
+                        }
+                        let end = (start + PART_ROWS).min(sizes[small] as u64);
+                        let part = self.load_rows(project, small, [start, end])?;
+                        sample.count_against(&picked, &part, &config);
+                        start = end;
+                    }
+                }
+                pairs.push(sample.estimate(None));
+            }
+        }
+        Ok(candidates::combine_estimates(&pairs))
     }
 
     /// The progress callback of a chunk's search: every `report_every` it writes the
