@@ -221,6 +221,17 @@ pub enum Error {
         /// What went wrong.
         cause: Box<Error>,
     },
+    /// Candidates could not be spilled to (or read back from) their temporary directory:
+    /// typically a full disk.
+    #[error(
+        "spilling candidates to {dir}: {reason} (give more memory, or a directory on a disk with more room)"
+    )]
+    Spill {
+        /// The directory.
+        dir: String,
+        /// What failed.
+        reason: String,
+    },
     /// Reading or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

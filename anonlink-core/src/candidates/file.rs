@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 
 const HEADER: [u8; 4] = [1, 8, 4, 4];
 
+/// Bytes of the header.
+pub(super) const HEADER_LEN: usize = HEADER.len();
+
 /// Writes pairs with the header `01 08 04 04`.
 ///
 /// # Errors

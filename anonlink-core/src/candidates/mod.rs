@@ -19,6 +19,7 @@
 mod blocking;
 mod estimate;
 mod file;
+mod spill;
 mod tile;
 mod top_k;
 
@@ -28,6 +29,8 @@ pub use self::estimate::{
     combine as combine_estimates, estimate,
 };
 pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
+pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};
+pub use self::top_k::EnforceK;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -399,6 +402,55 @@ pub fn find(datasets: &[&Clks], config: &Config) -> Result<CandidatePairs> {
         top_k::enforce_k(&mut sorted.pairs, k);
     }
     Ok(sorted)
+}
+
+/// The search of [`find`], with its pairs handed to `runs` as they are found, so that memory
+/// stays within the runs' budget whatever the threshold. Stream the result with
+/// [`SortedRuns::into_stream`] (and apply [`EnforceK`] when `k` is set, as [`find`] does).
+///
+/// # Errors
+/// As [`find`]; [`Error::Spill`] when the pairs cannot be written to disk.
+pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Result<SortedRuns> {
+    check_datasets(datasets)?;
+    config.validate()?;
+    // A failure to spill stops the search at once, as a cancellation would.
+    let stop = AtomicBool::new(false);
+    let user = config.progress.clone();
+    let stopping_progress =
+        move |n: u64| !stop.load(AtomicOrdering::Relaxed) && user.as_ref().is_none_or(|f| f(n));
+    let progress = Progress::new(Some(&stopping_progress));
+    let kernel = config.kernel.unwrap_or_else(Kernel::detect);
+    let runs = std::sync::Mutex::new((runs, None::<Error>));
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            tile::compare_each(
+                datasets[i],
+                datasets[j],
+                (i as u32, j as u32),
+                config,
+                kernel,
+                &progress,
+                &|mut pairs| {
+                    let mut guard = runs.lock().unwrap_or_else(|p| p.into_inner());
+                    let (runs, failed) = &mut *guard;
+                    if failed.is_none()
+                        && let Err(e) = runs.push(&mut pairs)
+                    {
+                        *failed = Some(e);
+                    }
+                },
+            );
+            let (_, failed) = &mut *runs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+    let (runs, _) = runs.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(runs)
 }
 
 /// Merges candidate pairs found separately (per block or per chunk): canonical order, each

@@ -96,6 +96,27 @@ pub(crate) fn compare(
     kernel: Kernel,
     progress: &Progress<'_>,
 ) -> Vec<CandidatePair> {
+    let all = std::sync::Mutex::new(Vec::new());
+    compare_each(a, b, ids, config, kernel, progress, &|mut pairs| {
+        all.lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .append(&mut pairs);
+    });
+    all.into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// As [`compare`], handing each parallel task's candidates to `deliver` as they are found
+/// (from any thread), so that the caller decides where they go.
+pub(crate) fn compare_each(
+    a: &Clks,
+    b: &Clks,
+    ids: (u32, u32),
+    config: &Config,
+    kernel: Kernel,
+    progress: &Progress<'_>,
+    deliver: &(dyn Fn(Vec<CandidatePair>) + Sync),
+) {
     let threshold = config.threshold;
     let pre = PreTest::new(threshold);
     let wpr = a.words_per_record();
@@ -107,14 +128,14 @@ pub(crate) fn compare(
     progress.advance((a.len() - queries.rows.len()) as u64 * b_len);
 
     let n_tasks = queries.rows.len().div_ceil(QUERY_BLOCK);
-    let per_task: Vec<Vec<CandidatePair>> = (0..n_tasks)
+    (0..n_tasks)
         .into_par_iter()
         .with_min_len(1)
-        .map(|task| {
+        .for_each(|task| {
             let first = task * QUERY_BLOCK;
             let last = (first + QUERY_BLOCK).min(queries.rows.len());
             if progress.is_cancelled() {
-                return Vec::new();
+                return;
             }
             let mut out = Vec::new();
             let window = Window {
@@ -142,10 +163,10 @@ pub(crate) fn compare(
                 retain_top_k(&mut out, k);
             }
             progress.advance((last - first) as u64 * b_len);
-            out
-        })
-        .collect();
-    per_task.into_iter().flatten().collect()
+            if !out.is_empty() {
+                deliver(out);
+            }
+        });
 }
 
 /// For every row of `a`, how many rows of `b` it is a candidate with at `threshold`

@@ -9,6 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use super::CandidatePair;
+use crate::error::Result;
 
 /// Keeps, for each `(dataset0, dataset1, row0)`, its first `k` pairs.
 ///
@@ -38,4 +39,55 @@ pub(crate) fn enforce_k(pairs: &mut Vec<CandidatePair>, k: usize) {
         let first = count((p.dataset1, p.dataset0, p.row0));
         first <= k && second <= k
     });
+}
+
+/// [`enforce_k`] over a stream of pairs in canonical order: memory is one counter per
+/// record seen, not per pair.
+pub struct EnforceK<I> {
+    pairs: I,
+    k: usize,
+    seen: FxHashMap<(u32, u32, u32), usize>,
+}
+
+impl<I> std::fmt::Debug for EnforceK<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnforceK")
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I> EnforceK<I> {
+    /// Keeps a pair of `pairs` only while both of its records have been seen in at most `k`
+    /// pairs with the other dataset, as the reference's top-k does after merging.
+    pub fn new(pairs: I, k: usize) -> EnforceK<I> {
+        EnforceK {
+            pairs,
+            k,
+            seen: FxHashMap::default(),
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<CandidatePair>>> Iterator for EnforceK<I> {
+    type Item = Result<CandidatePair>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let p = match self.pairs.next()? {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut count = |key| {
+                let n = self.seen.entry(key).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let second = count((p.dataset0, p.dataset1, p.row1));
+            let first = count((p.dataset1, p.dataset0, p.row0));
+            if first <= self.k && second <= self.k {
+                return Some(Ok(p));
+            }
+        }
+    }
 }

@@ -21,7 +21,11 @@ struct State {
     edges: Vec<FxHashMap<GroupId, u32>>,
 }
 
-pub(super) fn solve(pairs: &[CandidatePair], merge_threshold: f64, deduplicated: bool) -> Groups {
+pub(super) fn solve(
+    pairs: impl IntoIterator<Item = CandidatePair>,
+    merge_threshold: f64,
+    deduplicated: bool,
+) -> Groups {
     let mut state = State {
         merge_threshold,
         deduplicated,
@@ -164,10 +168,10 @@ mod tests {
             pair(0.9, 0, 0, 2, 0),
             pair(0.8, 1, 0, 2, 0),
         ];
-        let g = solve(&pairs, 1.0, false);
+        let g = solve(pairs.iter().copied(), 1.0, false);
         assert_eq!(g.as_slice(), &[recs(&[(0, 0), (1, 0), (2, 0)])]);
         // Missing edge 1-2: (2,0) stays apart.
-        let g = solve(&pairs[..2], 1.0, false);
+        let g = solve(pairs[..2].iter().copied(), 1.0, false);
         assert_eq!(g.as_slice(), &[recs(&[(0, 0), (1, 0)])]);
     }
 
@@ -181,9 +185,9 @@ mod tests {
             pair(0.9, 0, 0, 3, 0),
             pair(0.9, 1, 0, 2, 0),
         ];
-        let g = solve(&pairs, 0.75, true);
+        let g = solve(pairs.iter().copied(), 0.75, true);
         assert_eq!(g.as_slice(), &[recs(&[(0, 0), (1, 0), (2, 0), (3, 0)])]);
-        let g = solve(&pairs, 0.8, true);
+        let g = solve(pairs.iter().copied(), 0.8, true);
         assert_eq!(g.len(), 2);
     }
 
@@ -194,9 +198,9 @@ mod tests {
             pair(0.8, 0, 1, 1, 0),
             pair(0.7, 0, 0, 0, 1),
         ];
-        let g = solve(&pairs, 0.5, true);
+        let g = solve(pairs.iter().copied(), 0.5, true);
         assert_eq!(g.as_slice(), &[recs(&[(0, 0), (1, 0)])]);
-        let g = solve(&pairs, 0.5, false);
+        let g = solve(pairs.iter().copied(), 0.5, false);
         assert_eq!(g.as_slice(), &[recs(&[(0, 0), (0, 1), (1, 0)])]);
     }
 }

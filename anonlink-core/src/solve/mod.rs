@@ -115,7 +115,104 @@ impl<'a> IntoIterator for &'a Groups {
 /// ]);
 /// ```
 pub fn greedy(pairs: &[CandidatePair]) -> Groups {
-    merge::solve(pairs, 1.0, false)
+    merge::solve(pairs.iter().copied(), 1.0, false)
+}
+
+/// [`greedy`] over a stream of pairs in canonical order (the first error ends it).
+///
+/// # Errors
+/// The stream's first error.
+pub fn greedy_stream(pairs: impl Iterator<Item = Result<CandidatePair>>) -> Result<Groups> {
+    walk(pairs, |pairs| merge::solve(pairs, 1.0, false))
+}
+
+/// [`probabilistic`] over a stream of pairs in canonical order.
+///
+/// # Errors
+/// [`Error::MergeThreshold`], or the stream's first error.
+pub fn probabilistic_stream(
+    pairs: impl Iterator<Item = Result<CandidatePair>>,
+    merge_threshold: f64,
+    deduplicated: bool,
+) -> Result<Groups> {
+    check_merge_threshold(merge_threshold)?;
+    walk(pairs, |pairs| {
+        merge::solve(pairs, merge_threshold, deduplicated)
+    })
+}
+
+/// The greedy 1-to-1 matching of two datasets of `sizes` records, from a stream of pairs in
+/// canonical order: a pair is matched when neither record is. This is exactly what
+/// [`greedy`] gives for two datasets (merge threshold 1 never merges two matched pairs, and
+/// a record left alone joins the next free one), with one bit of state per record, so any
+/// number of candidates streams through it.
+///
+/// # Errors
+/// The stream's first error, or [`Error::RecordOutOfRange`] for a pair outside `sizes`.
+pub fn greedy_matching(
+    pairs: impl Iterator<Item = Result<CandidatePair>>,
+    sizes: [usize; 2],
+) -> Result<Groups> {
+    let mut matched = [vec![false; sizes[0]], vec![false; sizes[1]]];
+    let mut groups = Vec::new();
+    for pair in pairs {
+        let p = pair?;
+        let (d0, d1) = (p.dataset0 as usize, p.dataset1 as usize);
+        let (r0, r1) = (p.row0 as usize, p.row1 as usize);
+        let in_range = d0 < 2 && d1 < 2 && d0 != d1 && r0 < sizes[d0] && r1 < sizes[d1];
+        if !in_range {
+            // Name the record that does not fit.
+            let first_fits = d0 < 2 && r0 < sizes[d0];
+            let (dataset, row) = if first_fits {
+                (p.dataset1, p.row1)
+            } else {
+                (p.dataset0, p.row0)
+            };
+            return Err(Error::RecordOutOfRange {
+                dataset,
+                row,
+                sizes: sizes.to_vec(),
+            });
+        }
+        if !matched[d0][r0] && !matched[d1][r1] {
+            matched[d0][r0] = true;
+            matched[d1][r1] = true;
+            groups.push(vec![
+                Record::new(p.dataset0, p.row0),
+                Record::new(p.dataset1, p.row1),
+            ]);
+        }
+    }
+    Ok(Groups::from_unsorted(groups))
+}
+
+/// Runs `solve` over the pairs of `pairs` until its first error, which is returned instead.
+fn walk(
+    mut pairs: impl Iterator<Item = Result<CandidatePair>>,
+    solve: impl FnOnce(&mut dyn Iterator<Item = CandidatePair>) -> Groups,
+) -> Result<Groups> {
+    let mut failed = None;
+    let mut owned = std::iter::from_fn(|| match pairs.next()? {
+        Ok(p) => Some(p),
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    });
+    let groups = solve(&mut owned);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(groups),
+    }
+}
+
+fn check_merge_threshold(merge_threshold: f64) -> Result<()> {
+    if !(merge_threshold > 0.0 && merge_threshold <= 1.0) {
+        return Err(Error::MergeThreshold {
+            value: merge_threshold,
+        });
+    }
+    Ok(())
 }
 
 /// The probabilistic greedy solver (the reference's `probabilistic_greedy_solve`).
@@ -127,10 +224,91 @@ pub fn probabilistic(
     merge_threshold: f64,
     deduplicated: bool,
 ) -> Result<Groups> {
-    if !(merge_threshold > 0.0 && merge_threshold <= 1.0) {
-        return Err(Error::MergeThreshold {
-            value: merge_threshold,
-        });
+    check_merge_threshold(merge_threshold)?;
+    Ok(merge::solve(
+        pairs.iter().copied(),
+        merge_threshold,
+        deduplicated,
+    ))
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use crate::candidates::CandidatePairs;
+    use proptest::prelude::*;
+
+    /// Distinct pairs between `datasets` datasets of 30 rows, scores from a few values (so
+    /// there are ties), in canonical order.
+    fn pairs(datasets: u32) -> impl Strategy<Value = Vec<CandidatePair>> {
+        proptest::collection::vec(
+            (0..datasets, 0..datasets, 0u32..30, 0u32..30, 0u32..6),
+            0..200,
+        )
+        .prop_map(|raw| {
+            let mut pairs: Vec<CandidatePair> = raw
+                .into_iter()
+                .filter(|(a, b, ..)| a != b)
+                .map(|(a, b, r0, r1, s)| CandidatePair {
+                    score: 0.7 + f64::from(s) * 0.05,
+                    dataset0: a.min(b),
+                    dataset1: a.max(b),
+                    row0: if a < b { r0 } else { r1 },
+                    row1: if a < b { r1 } else { r0 },
+                })
+                .collect();
+            pairs.sort_by_key(|p| (p.dataset0, p.dataset1, p.row0, p.row1));
+            pairs.dedup_by_key(|p| (p.dataset0, p.dataset1, p.row0, p.row1));
+            CandidatePairs::from_unsorted(pairs).into_vec()
+        })
     }
-    Ok(merge::solve(pairs, merge_threshold, deduplicated))
+
+    proptest! {
+        #[test]
+        fn streamed_solvers_equal_the_solvers_on_a_vector(two in pairs(2), many in pairs(4)) {
+            let stream = |p: &[CandidatePair]| p.to_vec().into_iter().map(Ok);
+            prop_assert_eq!(greedy_matching(stream(&two), [30, 30]).unwrap(), greedy(&two));
+            prop_assert_eq!(greedy_stream(stream(&two)).unwrap(), greedy(&two));
+            prop_assert_eq!(greedy_stream(stream(&many)).unwrap(), greedy(&many));
+            for (m, d) in [(1.0, false), (0.5, true), (0.1, false)] {
+                prop_assert_eq!(
+                    probabilistic_stream(stream(&many), m, d).unwrap(),
+                    probabilistic(&many, m, d).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_error_is_returned() {
+        let pairs = vec![
+            Ok(CandidatePair {
+                score: 0.9,
+                dataset0: 0,
+                dataset1: 1,
+                row0: 0,
+                row1: 0,
+            }),
+            Err(Error::Cancelled),
+        ];
+        assert!(matches!(
+            greedy_stream(pairs.into_iter()),
+            Err(Error::Cancelled)
+        ));
+        let outside = CandidatePair {
+            score: 0.9,
+            dataset0: 0,
+            dataset1: 1,
+            row0: 0,
+            row1: 9,
+        };
+        assert!(matches!(
+            greedy_matching(std::iter::once(Ok(outside)), [1, 2]),
+            Err(Error::RecordOutOfRange {
+                dataset: 1,
+                row: 9,
+                ..
+            })
+        ));
+    }
 }

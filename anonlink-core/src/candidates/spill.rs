@@ -1,0 +1,345 @@
+//! Candidates in bounded memory: sorted runs kept in memory up to a budget, spilled to a
+//! temporary directory beyond it, and merged back into one canonical stream.
+//!
+//! The search hands its pairs over in batches ([`SortedRuns::push`]); when the buffered
+//! pairs pass the budget they are sorted and written as one run (anonlink's candidate-file
+//! format, 24 bytes a pair). [`SortedRuns::into_stream`] merges the runs and what is left in
+//! memory (k-way, streaming), so the consumer sees exactly the pairs, in exactly the order,
+//! that the in-memory search gives. The directory and its files are removed when the stream
+//! (or the runs) are dropped: on success, on error, and on unwinding.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::file::HEADER_LEN;
+use super::{CandidatePair, merge_sorted, write_file};
+use crate::error::{Error, Result};
+
+/// How much memory the candidates of a linkage may take before they go to disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Bytes of buffered pairs before a run is written.
+    pub bytes: usize,
+    /// Where the temporary directory is made (the system's temporary directory if `None`).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for MemoryBudget {
+    /// 1 GiB in the system's temporary directory.
+    fn default() -> Self {
+        MemoryBudget {
+            bytes: 1 << 30,
+            dir: None,
+        }
+    }
+}
+
+impl MemoryBudget {
+    /// A budget of `bytes`.
+    pub fn bytes(bytes: usize) -> Self {
+        MemoryBudget { bytes, dir: None }
+    }
+
+    /// Pairs buffered before a run is written (at least one).
+    fn pairs(&self) -> usize {
+        (self.bytes / std::mem::size_of::<CandidatePair>()).max(1)
+    }
+}
+
+/// Candidate pairs gathered as sorted runs, in memory up to a budget and on disk beyond it.
+pub struct SortedRuns {
+    budget: MemoryBudget,
+    buffer: Vec<CandidatePair>,
+    dir: Option<tempfile::TempDir>,
+    runs: Vec<PathBuf>,
+    /// Pairs written to disk.
+    spilled: u64,
+    /// Pairs in all.
+    len: u64,
+}
+
+impl std::fmt::Debug for SortedRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SortedRuns")
+            .field("len", &self.len)
+            .field("runs", &self.runs.len())
+            .field("spilled", &self.spilled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SortedRuns {
+    /// No pairs yet, under `budget`.
+    pub fn new(budget: MemoryBudget) -> SortedRuns {
+        SortedRuns {
+            budget,
+            buffer: Vec::new(),
+            dir: None,
+            runs: Vec::new(),
+            spilled: 0,
+            len: 0,
+        }
+    }
+
+    /// Number of pairs pushed.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no pair was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of runs written to disk so far.
+    pub fn runs_on_disk(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Bytes written to disk so far.
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.spilled * super::BYTES_PER_CANDIDATE + self.runs.len() as u64 * HEADER_LEN as u64
+    }
+
+    /// Adds pairs (in any order).
+    ///
+    /// # Errors
+    /// Writing a run failed ([`Error::Spill`], naming the directory: typically a full disk).
+    pub fn push(&mut self, pairs: &mut Vec<CandidatePair>) -> Result<()> {
+        self.len += pairs.len() as u64;
+        if self.buffer.is_empty() && pairs.len() >= self.budget.pairs() {
+            std::mem::swap(&mut self.buffer, pairs);
+        } else {
+            self.buffer.append(pairs);
+        }
+        if self.buffer.len() >= self.budget.pairs() {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the buffer and writes it as a run.
+    fn spill(&mut self) -> Result<()> {
+        let dir = match &self.dir {
+            Some(dir) => dir.path().to_path_buf(),
+            None => {
+                let made = match &self.budget.dir {
+                    Some(base) => tempfile::Builder::new()
+                        .prefix("anonlink-candidates-")
+                        .tempdir_in(base),
+                    None => tempfile::Builder::new()
+                        .prefix("anonlink-candidates-")
+                        .tempdir(),
+                };
+                let made = made.map_err(|e| spill_error(self.budget.dir.as_deref(), e))?;
+                let path = made.path().to_path_buf();
+                self.dir = Some(made);
+                path
+            }
+        };
+        self.buffer
+            .par_sort_unstable_by(CandidatePair::canonical_cmp);
+        let path = dir.join(format!("run-{:06}", self.runs.len()));
+        let written = (|| -> std::io::Result<()> {
+            let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            write_file(&self.buffer, &mut out).map_err(|e| match e {
+                Error::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            })?;
+            out.flush()?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(spill_error(Some(&dir), e));
+        }
+        self.spilled += self.buffer.len() as u64;
+        self.runs.push(path);
+        self.buffer.clear();
+        self.buffer.shrink_to(self.budget.pairs());
+        Ok(())
+    }
+
+    /// Every pair, in canonical order, as a stream.
+    ///
+    /// # Errors
+    /// A run cannot be opened.
+    pub fn into_stream(mut self) -> Result<CandidateStream> {
+        self.buffer
+            .par_sort_unstable_by(CandidatePair::canonical_cmp);
+        let memory = std::mem::take(&mut self.buffer);
+        if self.runs.is_empty() {
+            return Ok(CandidateStream {
+                len: self.len,
+                source: Source::Memory(memory.into_iter()),
+                _dir: None,
+            });
+        }
+        let mut inputs: Vec<Box<dyn std::io::Read + Send>> =
+            Vec::with_capacity(self.runs.len() + 1);
+        for path in &self.runs {
+            let file = File::open(path).map_err(|e| spill_error(Some(path), e))?;
+            inputs.push(Box::new(BufReader::with_capacity(1 << 16, file)));
+        }
+        if !memory.is_empty() {
+            let mut bytes = Vec::with_capacity(HEADER_LEN + 24 * memory.len());
+            write_file(&memory, &mut bytes)?;
+            drop(memory);
+            inputs.push(Box::new(std::io::Cursor::new(bytes)));
+        }
+        Ok(CandidateStream {
+            len: self.len,
+            source: Source::Merged(Box::new(merge_sorted(inputs)?)),
+            _dir: self.dir.take(),
+        })
+    }
+}
+
+/// The error of a run that could not be written or read: which directory, and why.
+fn spill_error(dir: Option<&Path>, e: std::io::Error) -> Error {
+    let place = dir.map_or_else(
+        || std::env::temp_dir().display().to_string(),
+        |d| d.display().to_string(),
+    );
+    Error::Spill {
+        dir: place,
+        reason: e.to_string(),
+    }
+}
+
+enum Source {
+    Memory(std::vec::IntoIter<CandidatePair>),
+    Merged(Box<super::MergedPairs<Box<dyn std::io::Read + Send>>>),
+}
+
+/// Candidate pairs in canonical order, from memory or merged from runs on disk; the
+/// temporary directory goes when this is dropped.
+pub struct CandidateStream {
+    len: u64,
+    source: Source,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for CandidateStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandidateStream")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CandidateStream {
+    /// Number of pairs in the stream (from its start).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the stream holds no pair.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Iterator for CandidateStream {
+    type Item = Result<CandidatePair>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.source {
+            Source::Memory(pairs) => pairs.next().map(Ok),
+            Source::Merged(merged) => merged.next(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candidates::{CandidatePairs, Config, find};
+    use crate::synthetic::synthetic_pair;
+
+    fn shuffled(n: u32) -> Vec<CandidatePair> {
+        (0..n)
+            .map(|i| {
+                let x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                CandidatePair {
+                    score: 0.5 + (x >> 54) as f64 / 2048.0,
+                    dataset0: (x % 3) as u32,
+                    dataset1: 3,
+                    row0: (x >> 20) as u32 % 1000,
+                    row1: i,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spilled_and_in_memory_runs_give_the_same_stream() {
+        let pairs = shuffled(10_000);
+        let expected = CandidatePairs::from_unsorted(pairs.clone()).into_vec();
+        // From one run in memory to a run every 7 pairs.
+        for budget in [usize::MAX / 2, 24 * 4096, 24 * 100, 24 * 7, 1] {
+            let mut runs = SortedRuns::new(MemoryBudget::bytes(budget));
+            for batch in pairs.chunks(333) {
+                runs.push(&mut batch.to_vec()).unwrap();
+            }
+            assert_eq!(runs.len(), 10_000);
+            let spilled = runs.runs_on_disk();
+            let dir = runs.dir.as_ref().map(|d| d.path().to_path_buf());
+            let stream = runs.into_stream().unwrap();
+            assert_eq!(stream.len(), 10_000);
+            let got: Vec<CandidatePair> = stream.map(Result::unwrap).collect();
+            assert_eq!(got, expected, "budget {budget} ({spilled} runs)");
+            if let Some(dir) = dir {
+                assert!(!dir.exists(), "the temporary directory is removed");
+            }
+        }
+    }
+
+    #[test]
+    fn the_directory_goes_when_the_stream_is_dropped_early() {
+        let mut runs = SortedRuns::new(MemoryBudget::bytes(24 * 10));
+        runs.push(&mut shuffled(1000)).unwrap();
+        let dir = runs.dir.as_ref().unwrap().path().to_path_buf();
+        assert!(dir.exists() && runs.bytes_on_disk() > 0);
+        let mut stream = runs.into_stream().unwrap();
+        stream.next().unwrap().unwrap();
+        drop(stream);
+        assert!(!dir.exists());
+        // And when the runs are dropped without being streamed.
+        let mut runs = SortedRuns::new(MemoryBudget::bytes(24 * 10));
+        runs.push(&mut shuffled(1000)).unwrap();
+        let dir = runs.dir.as_ref().unwrap().path().to_path_buf();
+        drop(runs);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_written_is_a_clear_error() {
+        let mut runs = SortedRuns::new(MemoryBudget {
+            bytes: 24,
+            dir: Some(PathBuf::from("/proc/anonlink-cannot-write-here")),
+        });
+        let err = runs.push(&mut shuffled(10)).unwrap_err().to_string();
+        assert!(err.contains("/proc/anonlink-cannot-write-here"), "{err}");
+    }
+
+    #[test]
+    fn a_search_spilled_equals_the_search_in_memory() {
+        let (a, b) = synthetic_pair(3_000, 3_000, 0.5, 4);
+        let config = Config::new(0.72);
+        let expected = find(&[&a, &b], &config).unwrap().into_vec();
+        assert!(expected.len() > 10_000, "{}", expected.len());
+        let runs = super::super::find_into(
+            &[&a, &b],
+            &config,
+            SortedRuns::new(MemoryBudget::bytes(24 * 5_000)),
+        )
+        .unwrap();
+        assert!(runs.runs_on_disk() > 1);
+        let got: Vec<CandidatePair> = runs.into_stream().unwrap().map(Result::unwrap).collect();
+        assert_eq!(got, expected);
+    }
+}
