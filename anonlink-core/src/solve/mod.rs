@@ -266,7 +266,9 @@ mod stream_tests {
     proptest! {
         #[test]
         fn streamed_solvers_equal_the_solvers_on_a_vector(two in pairs(2), many in pairs(4)) {
-            let stream = |p: &[CandidatePair]| p.iter().copied().map(Ok);
+            fn stream(p: &[CandidatePair]) -> impl Iterator<Item = Result<CandidatePair>> + '_ {
+                p.iter().copied().map(Ok)
+            }
             prop_assert_eq!(greedy_matching(stream(&two), [30, 30]).unwrap(), greedy(&two));
             prop_assert_eq!(greedy_stream(stream(&two)).unwrap(), greedy(&two));
             prop_assert_eq!(greedy_stream(stream(&many)).unwrap(), greedy(&many));
