@@ -681,3 +681,64 @@ fn hash_matches_clkhash_vectors_and_reports_bad_values() {
         "feature 0 (\"a\"): blakeHash needs a filter length that is a power of two",
     );
 }
+
+#[test]
+fn link_in_little_memory_spills_and_gives_the_same_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs_dir = tmp.path().join("runs");
+    std::fs::create_dir(&runs_dir).unwrap();
+    for result_type in ["similarity_scores", "mapping", "groups"] {
+        let args = |extra: &[&str]| {
+            let mut all = vec![
+                "link".to_string(),
+                fixture_str("febrl4/febrl4_a.json"),
+                fixture_str("febrl4/febrl4_b.json"),
+                "-t".into(),
+                "0.75".into(),
+                "--type".into(),
+                result_type.into(),
+                "--quiet".into(),
+            ];
+            all.extend(extra.iter().map(|s| s.to_string()));
+            all
+        };
+        let run = |a: Vec<String>| {
+            let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+            anonlink("", &refs)
+        };
+        let in_memory = run(args(&[]));
+        let spilled = run(args(&[
+            "--memory-limit",
+            "1",
+            "--temp-dir",
+            runs_dir.to_str().unwrap(),
+        ]));
+        let (a, b) = (ok(&in_memory), ok(&spilled));
+        assert!(a.get(result_type).is_some(), "{result_type}");
+        assert_eq!(a, b, "{result_type}");
+        assert_eq!(
+            in_memory.stdout, spilled.stdout,
+            "{result_type}: byte for byte"
+        );
+        assert_eq!(
+            std::fs::read_dir(&runs_dir).unwrap().count(),
+            0,
+            "no temporary files are left"
+        );
+    }
+    let scores = ok(&anonlink(
+        "",
+        &[
+            "link",
+            &fixture_str("febrl4/febrl4_a.json"),
+            &fixture_str("febrl4/febrl4_b.json"),
+            "-t",
+            "0.75",
+            "--type",
+            "similarity_scores",
+            "--quiet",
+        ],
+    ));
+    // Enough pairs that a 1 MiB budget wrote several runs.
+    assert!(scores["similarity_scores"].as_array().unwrap().len() > 3 * (1 << 20) / 24);
+}

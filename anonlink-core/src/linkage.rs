@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::candidates::{self, CandidatePairs, Config};
+use crate::candidates::{self, CandidatePair, CandidatePairs, Config};
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
 use crate::output::{self, Permutations};
@@ -246,6 +246,109 @@ pub fn link(datasets: &[&Clks], spec: &LinkSpec) -> Result<(Linkage, LinkStats)>
     ))
 }
 
+/// The candidate search of `spec` in bounded memory: pairs beyond `budget` go to sorted
+/// runs on disk, and come back as one stream in canonical order (top-k applied), exactly
+/// the pairs of [`find_candidates`]. A blocked search is merged in memory (its blocks
+/// bound it already) and streamed from there.
+///
+/// # Errors
+/// As [`find_candidates`]; [`Error::Spill`] when the disk runs out.
+pub fn find_candidates_bounded(
+    datasets: &[&Clks],
+    spec: &LinkSpec,
+    budget: &candidates::MemoryBudget,
+) -> Result<Box<dyn CandidateSource>> {
+    if spec.blocks.is_some() {
+        let pairs = find_candidates(datasets, spec)?;
+        let len = pairs.len() as u64;
+        return Ok(Box::new(Counted {
+            len,
+            pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),
+        }));
+    }
+    let runs = candidates::find_into(
+        datasets,
+        &spec.candidates,
+        candidates::SortedRuns::new(budget.clone()),
+    )?;
+    let stream = runs.into_stream()?;
+    let len = stream.len();
+    Ok(match (spec.candidates.k(), spec.candidates.is_k_merged()) {
+        (Some(k), true) => Box::new(Counted {
+            len,
+            pairs: Box::new(candidates::EnforceK::new(stream, k)),
+        }),
+        _ => Box::new(Counted {
+            len,
+            pairs: Box::new(stream),
+        }),
+    })
+}
+
+/// Candidate pairs in canonical order, from memory or from disk.
+pub trait CandidateSource: Iterator<Item = Result<CandidatePair>> + Send {
+    /// Pairs the search found (before top-k is enforced on the stream).
+    fn found(&self) -> u64;
+}
+
+struct Counted {
+    len: u64,
+    pairs: Box<dyn Iterator<Item = Result<CandidatePair>> + Send>,
+}
+
+impl Iterator for Counted {
+    type Item = Result<CandidatePair>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.pairs.next()
+    }
+}
+
+impl CandidateSource for Counted {
+    fn found(&self) -> u64 {
+        self.len
+    }
+}
+
+/// Turns a stream of candidates in canonical order into the result of `spec` (not
+/// similarity scores: write those with [`output::write_similarity_scores`]). Two-party
+/// greedy keeps one bit per record; the other solvers keep their groups' state.
+///
+/// # Errors
+/// As [`solve_candidates`], and the stream's first error.
+pub fn solve_stream(
+    pairs: impl Iterator<Item = Result<CandidatePair>>,
+    sizes: &[usize],
+    spec: &LinkSpec,
+) -> Result<Linkage> {
+    if spec.result_type.is_two_party() && sizes.len() != 2 {
+        return Err(Error::NotTwoParty {
+            what: spec.result_type.as_str(),
+            got: sizes.len(),
+        });
+    }
+    let groups = match spec.solver {
+        Solver::Greedy if sizes.len() == 2 => solve::greedy_matching(pairs, [sizes[0], sizes[1]])?,
+        Solver::Greedy => solve::greedy_stream(pairs)?,
+        Solver::Probabilistic {
+            merge_threshold,
+            deduplicated,
+        } => solve::probabilistic_stream(pairs, merge_threshold, deduplicated)?,
+    };
+    Ok(match spec.result_type {
+        ResultType::SimilarityScores => {
+            return Err(Error::Usage {
+                reason: "similarity scores are written from the stream, not solved".into(),
+            });
+        }
+        ResultType::Mapping => Linkage::Mapping(output::mapping(&groups)?),
+        ResultType::Permutations => {
+            let mapping = output::mapping(&groups)?;
+            Linkage::Permutations(output::permutations(&mapping, (sizes[0], sizes[1]))?)
+        }
+        ResultType::Groups => Linkage::Groups(groups),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +377,61 @@ mod tests {
         assert!(link(&[&a, &b, &c], &LinkSpec::new(ResultType::Groups, 0.7)).is_ok());
         assert_eq!("groups".parse::<ResultType>(), Ok(ResultType::Groups));
         assert!("nope".parse::<ResultType>().is_err());
+    }
+
+    #[test]
+    fn bounded_linkage_equals_the_linkage_in_memory() {
+        use crate::synthetic::synthetic_datasets;
+        let sets = synthetic_datasets(&[2_000, 1_500, 1_800], 0.5, 11);
+        let two: Vec<&Clks> = sets[..2].iter().collect();
+        let three: Vec<&Clks> = sets.iter().collect();
+        // A tiny budget: a run every 500 pairs.
+        let budget = candidates::MemoryBudget::bytes(24 * 500);
+        for t in [0.72, 0.8] {
+            for (datasets, rt, solver) in [
+                (&two, ResultType::Mapping, Solver::Greedy),
+                (&two, ResultType::Permutations, Solver::Greedy),
+                (&three, ResultType::Groups, Solver::Greedy),
+                (
+                    &three,
+                    ResultType::Groups,
+                    Solver::Probabilistic {
+                        merge_threshold: 0.5,
+                        deduplicated: true,
+                    },
+                ),
+            ] {
+                let mut spec = LinkSpec::new(rt, t);
+                spec.solver = solver;
+                let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
+                let pairs = find_candidates(datasets, &spec).unwrap();
+                let expected = solve_candidates(&pairs, &sizes, &spec).unwrap();
+                let stream = find_candidates_bounded(datasets, &spec, &budget).unwrap();
+                assert_eq!(stream.found(), pairs.len() as u64);
+                let got = solve_stream(stream, &sizes, &spec).unwrap();
+                match (&expected, &got) {
+                    // The mask's randomness differs; the matching underneath does not.
+                    (Linkage::Permutations(_), Linkage::Permutations(_)) => {}
+                    _ => assert_eq!(got, expected, "{rt} at {t}"),
+                }
+            }
+            // Similarity scores, streamed, are the serialised in-memory result.
+            let spec = LinkSpec::new(ResultType::SimilarityScores, t);
+            let pairs = find_candidates(&two, &spec).unwrap();
+            let expected = solve_candidates(&pairs, &[2_000, 1_500], &spec).unwrap();
+            let mut out = Vec::new();
+            let stream = find_candidates_bounded(&two, &spec, &budget).unwrap();
+            output::write_similarity_scores(stream, &mut out).unwrap();
+            assert_eq!(out, serde_json::to_vec(&expected).unwrap());
+            // Top-k on the stream, as in memory.
+            let mut spec = LinkSpec::new(ResultType::Groups, t);
+            spec.candidates = spec.candidates.with_k(2);
+            let pairs = find_candidates(&three, &spec).unwrap().into_vec();
+            let streamed: Vec<CandidatePair> = find_candidates_bounded(&three, &spec, &budget)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(streamed, pairs);
+        }
     }
 }

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anonlink_core::candidates::{self, total_comparisons};
+use anonlink_core::candidates::{self, MemoryBudget, total_comparisons};
 use anonlink_core::encoding::Clks;
 use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
+use anonlink_core::output;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
@@ -58,6 +59,15 @@ pub struct LinkArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Memory the candidate pairs may take before they are sorted into runs on disk, in
+    /// MiB (the result is the same; only where the pairs wait differs).
+    #[arg(long, env = "ANONLINK_MEMORY_LIMIT", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    memory_limit: u64,
+    /// Directory for the candidate runs (default: the system's temporary directory);
+    /// removed when the linkage ends, whichever way.
+    #[arg(long, env = "ANONLINK_TEMP_DIR")]
+    temp_dir: Option<PathBuf>,
 }
 
 fn parse_result_type(s: &str) -> Result<ResultType, String> {
@@ -113,25 +123,47 @@ pub fn run(args: LinkArgs) -> Result<()> {
         );
     }
     let start = Instant::now();
-    let (result, stats) = linkage::link(&refs, &spec).context("linking")?;
+    let budget = MemoryBudget {
+        bytes: usize::try_from(args.memory_limit.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        dir: args.temp_dir.clone(),
+    };
+    let total = total_comparisons(&sizes);
+    let stream = linkage::find_candidates_bounded(&refs, &spec, &budget).context("linking")?;
+    let found = stream.found();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    // Similarity scores go out as they stream; the other results are solved first (their
+    // size follows the records, not the pairs).
+    let result = if args.result_type == ResultType::SimilarityScores && args.truth.is_none() {
+        output::write_similarity_scores(stream, &mut out).context("writing the scores")?;
+        None
+    } else if args.result_type == ResultType::SimilarityScores {
+        let pairs: Vec<_> = stream.collect::<anonlink_core::Result<_>>()?;
+        let pairs = candidates::CandidatePairs::from_sorted(pairs)?;
+        let result = linkage::solve_candidates(&pairs, &sizes, &spec)?;
+        serde_json::to_writer(&mut out, &result)?;
+        Some(result)
+    } else {
+        let result = linkage::solve_stream(stream, &sizes, &spec).context("linking")?;
+        serde_json::to_writer(&mut out, &result)?;
+        Some(result)
+    };
+    if args.output.is_none() {
+        writeln!(out)?;
+    }
+    out.flush()?;
+    drop(out);
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let stats = linkage::LinkStats {
+        total_comparisons: total,
+        candidates: found,
+    };
 
-    match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer(&mut out, &result)?;
-            out.flush()?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            serde_json::to_writer(&mut out, &result)?;
-            writeln!(out)?;
-        }
-    }
     if !args.quiet {
         eprintln!(
             "{} comparisons, {} candidates in {:.2} s ({:.3e} comparisons/s)",
@@ -141,8 +173,8 @@ pub fn run(args: LinkArgs) -> Result<()> {
             stats.total_comparisons as f64 / elapsed.max(1e-9)
         );
     }
-    if let Some(truth) = &args.truth {
-        report_accuracy(truth, &result)?;
+    if let (Some(truth), Some(result)) = (&args.truth, &result) {
+        report_accuracy(truth, result)?;
     }
     Ok(())
 }

@@ -292,6 +292,12 @@ impl Config {
         self.k
     }
 
+    /// Whether top-k is also enforced over the merged pairs (see [`Config::with_k`]), not
+    /// only per row.
+    pub fn is_k_merged(&self) -> bool {
+        self.k_merged
+    }
+
     fn validate(&self) -> Result<()> {
         Threshold::new(self.threshold)?;
         if self.k == Some(0) {

@@ -36,6 +36,38 @@ pub fn similarity_scores(pairs: &[CandidatePair]) -> Result<Vec<(u32, u32, f64)>
         .collect()
 }
 
+/// Writes `{"similarity_scores": [[row0, row1, score], ...]}` from a stream of two-party
+/// pairs in canonical order, byte for byte as the serialised [`crate::linkage::Linkage`]
+/// would be, without holding the pairs. Returns how many were written.
+///
+/// # Errors
+/// The stream's first error, [`Error::NotTwoParty`] for a pair of other datasets, or a
+/// failure to write.
+pub fn write_similarity_scores<W: std::io::Write>(
+    pairs: impl Iterator<Item = Result<CandidatePair>>,
+    mut writer: W,
+) -> Result<u64> {
+    writer.write_all(b"{\"similarity_scores\":[")?;
+    let mut written = 0u64;
+    for pair in pairs {
+        let p = pair?;
+        if (p.dataset0, p.dataset1) != (0, 1) {
+            return Err(Error::NotTwoParty {
+                what: "similarity scores",
+                got: p.dataset0.max(p.dataset1) as usize + 1,
+            });
+        }
+        if written > 0 {
+            writer.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut writer, &(p.row0, p.row1, p.score))
+            .map_err(std::io::Error::from)?;
+        written += 1;
+    }
+    writer.write_all(b"]}")?;
+    Ok(written)
+}
+
 /// The matching as a map from row of dataset 0 to row of dataset 1.
 ///
 /// # Errors
