@@ -19,7 +19,7 @@
 //! Async runtimes, threads and logging are the shell's: a worker here runs on the calling
 //! thread and blocks.
 
-use std::io::Read;
+use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,10 +31,11 @@ use super::queue::{ChunkOutcome, Claim, Queue, QueueConfig};
 use super::run::Run;
 use super::store::{BlobStore, MetadataStore, StoreError};
 use crate::candidates::{
-    self, CandidateEstimate, CandidatePairs, PairSample, find_chunk, merge_sorted, write_file,
+    self, CandidateEstimate, PairSample, find_chunk, merge_sorted, write_file,
 };
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
-use crate::linkage::{self, LinkSpec, Linkage};
+use crate::linkage::{self, LinkSpec, Linkage, ResultType};
+use crate::output;
 
 /// The message of a run whose candidates exceed the configured limit (reference v1.14+).
 pub const TOO_MANY_CANDIDATES: &str =
@@ -391,24 +392,42 @@ impl Worker {
             files.push(self.blobs.open(blob).map_err(store_failure)?);
         }
         let merge_failed = |e: crate::Error| Failure::Failed(format!("merging chunks: {e}"));
-        let mut merged = Vec::with_capacity(total as usize);
-        for pair in merge_sorted(files).map_err(merge_failed)? {
-            merged.push(pair.map_err(merge_failed)?);
-        }
-        let pairs = CandidatePairs::from_sorted(merged).map_err(merge_failed)?;
-        check()?;
-
+        // The chunks' files merge into one stream that the solver (or the scores' writer)
+        // reads as it goes: no pair is held beyond the merge's one per file.
+        let stream = merge_sorted(files).map_err(merge_failed)?;
         let spec = LinkSpec::new(project.result_type(), run.threshold().get());
-        let result = linkage::solve_candidates(&pairs, &project.sizes(), &spec)
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        drop(pairs);
-        let documents = result_documents(&result)
-            .map_err(|e| Failure::Failed(format!("writing the result: {e}")))?;
-        for (part, bytes) in &documents {
+        let parts: Vec<ResultPart> = if project.result_type() == ResultType::SimilarityScores {
+            let mut file = tempfile::tempfile()
+                .map_err(|e| Failure::Retry(format!("a temporary file for the result: {e}")))?;
+            {
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+                output::write_similarity_scores(stream, &mut out).map_err(merge_failed)?;
+                out.flush()
+                    .map_err(|e| Failure::Retry(format!("writing the result: {e}")))?;
+            }
+            file.seek(std::io::SeekFrom::Start(0))
+                .map_err(|e| Failure::Retry(format!("writing the result: {e}")))?;
+            check()?;
             self.blobs
-                .put(&keys::result(project.id(), run.id(), part), &mut &bytes[..])
+                .put(
+                    &keys::result(project.id(), run.id(), &ResultPart::Whole),
+                    &mut file,
+                )
                 .map_err(store_failure)?;
-        }
+            vec![ResultPart::Whole]
+        } else {
+            let result = linkage::solve_stream(stream, &project.sizes(), &spec)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            check()?;
+            let documents = result_documents(&result)
+                .map_err(|e| Failure::Failed(format!("writing the result: {e}")))?;
+            for (part, bytes) in &documents {
+                self.blobs
+                    .put(&keys::result(project.id(), run.id(), part), &mut &bytes[..])
+                    .map_err(store_failure)?;
+            }
+            documents.into_iter().map(|(part, _)| part).collect()
+        };
         check()?;
 
         let completed = self
@@ -416,7 +435,7 @@ impl Worker {
             .complete_run(run.id(), holder, project.result_type())
             .map_err(store_failure)?;
         if !completed {
-            for (part, _) in &documents {
+            for part in &parts {
                 let _ = self
                     .blobs
                     .delete(&keys::result(project.id(), run.id(), part));
