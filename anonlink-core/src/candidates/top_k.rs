@@ -41,7 +41,7 @@ pub(crate) fn enforce_k(pairs: &mut Vec<CandidatePair>, k: usize) {
     });
 }
 
-/// [`enforce_k`] over a stream of pairs in canonical order: memory is one counter per
+/// The reference's top-k enforcement over a stream of pairs in canonical order: memory is one counter per
 /// record seen, not per pair.
 pub struct EnforceK<I> {
     pairs: I,
