@@ -368,7 +368,7 @@ fn limits_on_unauthenticated_work() {
     let config = es_http::ServiceConfig {
         max_parties: 10,
         http: es_http::HttpSettings {
-            rate_limit: std::num::NonZeroU32::new(5),
+            rate_limit: std::num::NonZeroU32::new(1),
             ..Default::default()
         },
         ..test_config()
@@ -385,15 +385,19 @@ fn limits_on_unauthenticated_work() {
         body["detail"].as_str().unwrap().contains("limit of 10"),
         "{body}"
     );
-    // Over 5 requests a second (bursts of 10): 429 with the usual body.
+    // Over 1 request a second (bursts of 2), however slow the machine: 429 with the usual
+    // body.
     let statuses: Vec<u16> = (0..40)
         .map(|_| server.get("status", None).status().as_u16())
         .collect();
     assert!(statuses.contains(&429), "{statuses:?}");
-    assert!(
-        statuses.iter().filter(|&&s| s == 200).count() >= 9,
-        "{statuses:?}"
-    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    let r = server.get("status", None);
+    if r.status() == 429 {
+        assert!(r.headers().contains_key("retry-after"));
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["status"], 429);
+    }
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(server.get("status", None).status(), 200);
 }
