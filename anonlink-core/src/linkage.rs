@@ -182,31 +182,50 @@ pub fn solve_candidates(
     sizes: &[usize],
     spec: &LinkSpec,
 ) -> Result<Linkage> {
-    if spec.result_type.is_two_party() && sizes.len() != 2 {
+    check_parties(spec, sizes.len())?;
+    if spec.result_type == ResultType::SimilarityScores {
+        return Ok(Linkage::SimilarityScores(output::similarity_scores(
+            pairs.as_slice(),
+        )?));
+    }
+    let groups = match spec.solver {
+        Solver::Greedy => solve::greedy(pairs.as_slice()),
+        Solver::Probabilistic {
+            merge_threshold,
+            deduplicated,
+        } => solve::probabilistic(pairs.as_slice(), merge_threshold, deduplicated)?,
+    };
+    from_groups(spec.result_type, groups, sizes)
+}
+
+/// A two-party result type needs exactly two datasets.
+fn check_parties(spec: &LinkSpec, parties: usize) -> Result<()> {
+    if spec.result_type.is_two_party() && parties != 2 {
         return Err(Error::NotTwoParty {
             what: spec.result_type.as_str(),
-            got: sizes.len(),
+            got: parties,
         });
     }
-    let groups = || -> Result<Groups> {
-        match spec.solver {
-            Solver::Greedy => Ok(solve::greedy(pairs.as_slice())),
-            Solver::Probabilistic {
-                merge_threshold,
-                deduplicated,
-            } => solve::probabilistic(pairs.as_slice(), merge_threshold, deduplicated),
-        }
-    };
-    Ok(match spec.result_type {
-        ResultType::SimilarityScores => {
-            Linkage::SimilarityScores(output::similarity_scores(pairs.as_slice())?)
-        }
-        ResultType::Mapping => Linkage::Mapping(output::mapping(&groups()?)?),
+    Ok(())
+}
+
+/// Similarity scores are the candidates themselves: nothing solves them.
+fn scores_are_not_solved() -> Error {
+    Error::Usage {
+        reason: "similarity scores are the candidates themselves, not solved".into(),
+    }
+}
+
+/// The result of a solved result type (mapping, permutations, groups) from its groups.
+fn from_groups(result_type: ResultType, groups: Groups, sizes: &[usize]) -> Result<Linkage> {
+    Ok(match result_type {
+        ResultType::SimilarityScores => return Err(scores_are_not_solved()),
+        ResultType::Mapping => Linkage::Mapping(output::mapping(&groups)?),
         ResultType::Permutations => {
-            let mapping = output::mapping(&groups()?)?;
+            let mapping = output::mapping(&groups)?;
             Linkage::Permutations(output::permutations(&mapping, (sizes[0], sizes[1]))?)
         }
-        ResultType::Groups => Linkage::Groups(groups()?),
+        ResultType::Groups => Linkage::Groups(groups),
     })
 }
 
@@ -228,12 +247,7 @@ pub fn solve_candidates(
 /// # Ok::<(), anonlink_core::Error>(())
 /// ```
 pub fn link(datasets: &[&Clks], spec: &LinkSpec) -> Result<(Linkage, LinkStats)> {
-    if spec.result_type.is_two_party() && datasets.len() != 2 {
-        return Err(Error::NotTwoParty {
-            what: spec.result_type.as_str(),
-            got: datasets.len(),
-        });
-    }
+    check_parties(spec, datasets.len())?;
     let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
     let pairs = find_candidates(datasets, spec)?;
     let result = solve_candidates(&pairs, &sizes, spec)?;
@@ -320,11 +334,9 @@ pub fn solve_stream(
     sizes: &[usize],
     spec: &LinkSpec,
 ) -> Result<Linkage> {
-    if spec.result_type.is_two_party() && sizes.len() != 2 {
-        return Err(Error::NotTwoParty {
-            what: spec.result_type.as_str(),
-            got: sizes.len(),
-        });
+    check_parties(spec, sizes.len())?;
+    if spec.result_type == ResultType::SimilarityScores {
+        return Err(scores_are_not_solved());
     }
     let groups = match spec.solver {
         Solver::Greedy if sizes.len() == 2 => solve::greedy_matching(pairs, [sizes[0], sizes[1]])?,
@@ -334,19 +346,7 @@ pub fn solve_stream(
             deduplicated,
         } => solve::probabilistic_stream(pairs, merge_threshold, deduplicated)?,
     };
-    Ok(match spec.result_type {
-        ResultType::SimilarityScores => {
-            return Err(Error::Usage {
-                reason: "similarity scores are written from the stream, not solved".into(),
-            });
-        }
-        ResultType::Mapping => Linkage::Mapping(output::mapping(&groups)?),
-        ResultType::Permutations => {
-            let mapping = output::mapping(&groups)?;
-            Linkage::Permutations(output::permutations(&mapping, (sizes[0], sizes[1]))?)
-        }
-        ResultType::Groups => Linkage::Groups(groups),
-    })
+    from_groups(spec.result_type, groups, sizes)
 }
 
 #[cfg(test)]

@@ -201,15 +201,9 @@ impl Clks {
     }
 
     fn push_unchecked(&mut self, record: &[u8]) {
-        let start = self.len * self.words_per_record;
-        let end = start + self.words_per_record;
-        let lines_needed = end.div_ceil(8);
-        if self.lines.len() < lines_needed {
-            self.lines.resize(lines_needed, Line([0; 8]));
-        }
-        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.lines);
+        let words = self.next_slot();
         let mut popcount = 0u32;
-        for (word, bytes) in words[start..end].iter_mut().zip(record.chunks_exact(8)) {
+        for (word, bytes) in words.iter_mut().zip(record.chunks_exact(8)) {
             let mut be = [0u8; 8];
             be.copy_from_slice(bytes);
             *word = u64::from_be_bytes(be);
@@ -217,6 +211,19 @@ impl Clks {
         }
         self.popcounts.push(popcount);
         self.len += 1;
+    }
+
+    /// The words of a new record at the end, grown into the storage; the caller fills
+    /// them and records the popcount.
+    fn next_slot(&mut self) -> &mut [u64] {
+        let start = self.len * self.words_per_record;
+        let end = start + self.words_per_record;
+        let lines_needed = end.div_ceil(8);
+        if self.lines.len() < lines_needed {
+            self.lines.resize(lines_needed, Line([0; 8]));
+        }
+        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.lines);
+        &mut words[start..end]
     }
 
     /// Number of records.
@@ -294,14 +301,7 @@ impl Clks {
         );
         self.reserve(other.len());
         for i in 0..other.len() {
-            let start = self.len * self.words_per_record;
-            let end = start + self.words_per_record;
-            let lines_needed = end.div_ceil(8);
-            if self.lines.len() < lines_needed {
-                self.lines.resize(lines_needed, Line([0; 8]));
-            }
-            let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.lines);
-            words[start..end].copy_from_slice(other.record_words(i));
+            self.next_slot().copy_from_slice(other.record_words(i));
             self.popcounts.push(other.popcount(i));
             self.len += 1;
         }
