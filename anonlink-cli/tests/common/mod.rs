@@ -21,27 +21,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, port: u16) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_anonlink"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn_serve(dir, port, &[], "warn", Stdio::null());
         Server { child, port }
     }
 
@@ -59,6 +39,34 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Starts `anonlink serve` on `port` over `dir` with `extra` arguments, logging at
+/// `log_level` to `stdout`, and waits until it accepts connections.
+pub fn spawn_serve(dir: &Path, port: u16, extra: &[&str], log_level: &str, stdout: Stdio) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_anonlink"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", log_level)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 /// Runs `anonlink args...` with `SERVER` set to `server`.
