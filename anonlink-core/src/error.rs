@@ -235,6 +235,13 @@ pub enum Error {
     /// Reading or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The scores cannot be modelled: too few, all alike, or not telling matches from
+    /// non-matches (the estimate refuses rather than guesses).
+    #[error("cannot estimate the linkage quality: {reason}")]
+    Estimation {
+        /// What is wrong with the scores.
+        reason: String,
+    },
 }
 
 impl Error {

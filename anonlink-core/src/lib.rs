@@ -73,6 +73,7 @@ pub mod clk;
 pub mod encoding;
 mod error;
 pub mod linkage;
+pub mod model;
 pub mod output;
 pub mod service;
 pub mod similarity;

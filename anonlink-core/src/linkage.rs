@@ -11,6 +11,7 @@ use serde::ser::{SerializeMap, Serializer};
 use crate::candidates::{self, CandidatePair, CandidatePairs, Config};
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
+use crate::model::{self, Confidence, QualityPoint, ResultQuality, ScoreModel};
 use crate::output::{self, Permutations};
 use crate::solve::{self, Groups};
 
@@ -78,6 +79,22 @@ pub enum Solver {
         /// Whether two records of one dataset may share a group.
         deduplicated: bool,
     },
+    /// This project's [`solve::bayes`]: the links a [`ScoreModel`] of the candidates finds
+    /// more likely than not to be matches, at most one record per dataset in a group.
+    /// With a numeric threshold the model sees only the pairs above it; under
+    /// [`link_auto`] it sees down to a floor chosen from the data.
+    Bayes,
+}
+
+impl Solver {
+    /// The solver's name in the CLI and the API (`greedy`, `probabilistic`, `bayes`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Solver::Greedy => "greedy",
+            Solver::Probabilistic { .. } => "probabilistic",
+            Solver::Bayes => "bayes",
+        }
+    }
 }
 
 /// What to compute.
@@ -194,6 +211,10 @@ pub fn solve_candidates(
             merge_threshold,
             deduplicated,
         } => solve::probabilistic(pairs.as_slice(), merge_threshold, deduplicated)?,
+        Solver::Bayes => {
+            let threshold = spec.candidates.threshold();
+            solve::bayes(&ScoreModel::fit(pairs, sizes, threshold)?, threshold)
+        }
     };
     from_groups(spec.result_type, groups, sizes)
 }
@@ -345,8 +366,129 @@ pub fn solve_stream(
             merge_threshold,
             deduplicated,
         } => solve::probabilistic_stream(pairs, merge_threshold, deduplicated)?,
+        Solver::Bayes => {
+            let threshold = spec.candidates.threshold();
+            solve::bayes(&ScoreModel::fit_stream(pairs, sizes, threshold)?, threshold)
+        }
     };
     from_groups(spec.result_type, groups, sizes)
+}
+
+/// What [`link_auto`] chose, and what it expects of the result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AutoChoice {
+    /// The floor the candidates were found at (about
+    /// [`model::CANDIDATES_PER_RECORD`] per record).
+    pub floor: f64,
+    /// Candidate pairs above the floor.
+    pub candidates: u64,
+    /// The solver used (`bayes` unless one was asked for).
+    pub solver: &'static str,
+    /// The lowest score a pair of the result may have: the floor for the Bayes solver,
+    /// the suggested threshold for the others and for similarity scores.
+    pub threshold: f64,
+    /// The threshold with the best estimated F1 for greedy links, and its estimate.
+    pub suggested: QualityPoint,
+    /// Estimated quality of the result.
+    pub expected: ResultQuality,
+    /// How far the estimates can be trusted.
+    pub confidence: Confidence,
+}
+
+/// Compare → model → solve → output with the threshold, and by default the solver, chosen
+/// from the data: candidates are found above a floor of about
+/// [`model::CANDIDATES_PER_RECORD`] per record, a [`ScoreModel`] is fitted to them, and
+/// the result is the Bayes solver's (or, when `solver` names another, that solver's at
+/// the threshold of best estimated F1). `spec`'s threshold and top-k are not used; its
+/// kernel, progress and blocks are.
+///
+/// # Errors
+/// As [`link`]; [`Error::Estimation`] when the scores cannot be modelled (too few, all
+/// alike): the linkage refuses rather than guesses.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::linkage::{link_auto, LinkSpec, ResultType};
+/// use anonlink_core::synthetic::synthetic_pair;
+///
+/// let (a, b) = synthetic_pair(2_000, 2_000, 0.5, 3);
+/// let spec = LinkSpec::new(ResultType::Mapping, 0.0);
+/// let (result, choice, _model) = link_auto(&[&a, &b], &spec, None)?;
+/// assert_eq!(choice.solver, "bayes");
+/// assert!(choice.expected.f1 > 0.9, "{choice:?}");
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn link_auto(
+    datasets: &[&Clks],
+    spec: &LinkSpec,
+    solver: Option<Solver>,
+) -> Result<(Linkage, AutoChoice, ScoreModel)> {
+    check_parties(spec, datasets.len())?;
+    if let Some(Solver::Probabilistic {
+        merge_threshold, ..
+    }) = solver
+    {
+        solve::check_merge_threshold(merge_threshold)?;
+    }
+    let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
+    let floor = candidates::floor_for(
+        datasets,
+        model::CANDIDATES_PER_RECORD,
+        spec.candidates.kernel(),
+    )?;
+    let mut search = spec.clone();
+    search.candidates = Config::new(floor);
+    if let Some(kernel) = spec.candidates.kernel() {
+        search.candidates = search.candidates.with_kernel(kernel);
+    }
+    search.candidates = match spec.candidates.progress() {
+        Some(progress) => search.candidates.with_progress(progress),
+        None => search.candidates,
+    };
+    let pairs = find_candidates(datasets, &search)?;
+    let model = ScoreModel::fit(&pairs, &sizes, floor)?;
+    let solver = solver.unwrap_or(Solver::Bayes);
+    let suggested = model.suggested();
+    let threshold = match solver {
+        Solver::Bayes => floor,
+        _ => suggested.threshold,
+    };
+    // Candidates are in canonical order: those at or above a threshold are a prefix.
+    let above = pairs.as_slice().partition_point(|p| p.score >= threshold);
+    let kept = CandidatePairs::from_sorted(pairs.as_slice()[..above].to_vec())?;
+    let (result, expected) = if spec.result_type == ResultType::SimilarityScores {
+        let q = model.quality_at(threshold);
+        (
+            Linkage::SimilarityScores(output::similarity_scores(kept.as_slice())?),
+            ResultQuality {
+                pairs: kept.len() as u64,
+                precision: q.matches / (kept.len().max(1)) as f64,
+                recall: q.recall,
+                f1: 2.0 * q.matches / (kept.len() as f64 + model.estimated_matches()).max(1.0),
+            },
+        )
+    } else {
+        let groups = match solver {
+            Solver::Bayes => solve::bayes(&model, floor),
+            Solver::Greedy => solve::greedy(kept.as_slice()),
+            Solver::Probabilistic {
+                merge_threshold,
+                deduplicated,
+            } => solve::probabilistic(kept.as_slice(), merge_threshold, deduplicated)?,
+        };
+        let expected = model.result_quality(&groups, &pairs);
+        (from_groups(spec.result_type, groups, &sizes)?, expected)
+    };
+    let choice = AutoChoice {
+        floor,
+        candidates: pairs.len() as u64,
+        solver: solver.name(),
+        threshold,
+        suggested,
+        expected,
+        confidence: model.confidence(),
+    };
+    Ok((result, choice, model))
 }
 
 #[cfg(test)]

@@ -92,3 +92,94 @@ mod tests {
         assert!(possible_matches(&bad).is_err());
     }
 }
+
+/// Pairwise accuracy of a linkage against the truth.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Accuracy {
+    /// Record pairs the linkage put in one group.
+    pub predicted_pairs: u64,
+    /// Record pairs of different datasets that are one entity.
+    pub true_pairs: u64,
+    /// Predicted pairs that are true.
+    pub correct_pairs: u64,
+    /// `correct / predicted` (1 when nothing is predicted).
+    pub precision: f64,
+    /// `correct / true` (1 when nothing is true).
+    pub recall: f64,
+    /// The harmonic mean of precision and recall.
+    pub f1: f64,
+}
+
+/// The pairwise precision, recall and F1 of `groups` against `entities`, the entity of
+/// every record (`entities[dataset][row]`): a pair of records in one group is right when
+/// they are one entity; the true pairs are all pairs of records of different datasets that
+/// are one entity.
+///
+/// # Errors
+/// [`Error::RecordOutOfRange`] for a group member outside `entities`.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::solve::{Groups, Record};
+/// use anonlink_core::stats::pairwise_accuracy;
+///
+/// let groups = Groups::from_unsorted(vec![vec![Record::new(0, 0), Record::new(1, 1)]]);
+/// let entities = vec![vec![7, 8], vec![9, 7]];
+/// let a = pairwise_accuracy(&groups, &entities)?;
+/// assert_eq!((a.precision, a.recall, a.f1), (1.0, 1.0, 1.0));
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn pairwise_accuracy(groups: &crate::solve::Groups, entities: &[Vec<u64>]) -> Result<Accuracy> {
+    let entity = |r: &crate::solve::Record| {
+        entities
+            .get(r.dataset as usize)
+            .and_then(|rows| rows.get(r.row as usize))
+            .copied()
+            .ok_or(Error::RecordOutOfRange {
+                dataset: r.dataset,
+                row: r.row,
+                sizes: entities.iter().map(Vec::len).collect(),
+            })
+    };
+    let (mut predicted, mut correct) = (0u64, 0u64);
+    for g in groups.iter() {
+        let ids = g.iter().map(entity).collect::<Result<Vec<u64>>>()?;
+        for i in 0..ids.len() {
+            for j in i + 1..ids.len() {
+                predicted += 1;
+                correct += u64::from(ids[i] == ids[j]);
+            }
+        }
+    }
+    // True pairs: per entity, pairs of its records in different datasets.
+    let mut per_entity: rustc_hash::FxHashMap<u64, Vec<u64>> = rustc_hash::FxHashMap::default();
+    for (d, rows) in entities.iter().enumerate() {
+        for &e in rows {
+            let counts = per_entity.entry(e).or_insert_with(|| vec![0; entities.len()]);
+            counts[d] += 1;
+        }
+    }
+    let true_pairs: u64 = per_entity
+        .values()
+        .map(|c| {
+            let all: u64 = c.iter().sum();
+            (all * all.saturating_sub(1) - c.iter().map(|x| x * x.saturating_sub(1)).sum::<u64>())
+                / 2
+        })
+        .sum();
+    let precision = if predicted == 0 { 1.0 } else { correct as f64 / predicted as f64 };
+    let recall = if true_pairs == 0 { 1.0 } else { correct as f64 / true_pairs as f64 };
+    let f1 = if predicted + true_pairs == 0 {
+        1.0
+    } else {
+        2.0 * correct as f64 / (predicted + true_pairs) as f64
+    };
+    Ok(Accuracy {
+        predicted_pairs: predicted,
+        true_pairs,
+        correct_pairs: correct,
+        precision,
+        recall,
+        f1,
+    })
+}

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use super::Config;
 use super::tile;
 use crate::encoding::Clks;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::similarity::Kernel;
 
 /// Comparisons an estimate makes per dataset pair, at most (about 0.1 s on two cores).
@@ -260,6 +260,111 @@ pub fn estimate(datasets: &[&Clks], config: &Config) -> Result<CandidateEstimate
         }
     }
     Ok(combine(&pairs))
+}
+
+/// Comparisons a floor search samples per dataset pair and step, at most (beyond its
+/// minimum sample of rows).
+const FLOOR_SAMPLE_COMPARISONS: u64 = 20_000_000;
+
+/// Bisection steps of [`floor_for`]: the floor is found to 1/2^10 of the searched range.
+const FLOOR_STEPS: u32 = 10;
+
+/// The lowest threshold searched by [`floor_for`]: below it Dice scores of 1024-bit CLKs
+/// say nothing about a match.
+pub const LOWEST_FLOOR: f64 = 0.3;
+
+/// The lowest threshold at which the search over `datasets` finds about `per_record`
+/// candidates per record of each dataset pair's larger side, at most (never below
+/// [`LOWEST_FLOOR`]): the floor a score model is fitted above, found by bisection on
+/// counts over a seeded sample, so it bounds the memory of the search that follows.
+///
+/// # Errors
+/// As [`super::find`], before any comparison; [`Error::Estimation`] when even the
+/// threshold 1 gives more than `per_record` candidates per record (the records are too
+/// alike to tell apart).
+///
+/// # Examples
+/// ```
+/// use anonlink_core::candidates::{floor_for, find, Config};
+/// use anonlink_core::synthetic::synthetic_pair;
+///
+/// let (a, b) = synthetic_pair(2_000, 2_000, 0.5, 3);
+/// let floor = floor_for(&[&a, &b], 10.0, None)?;
+/// let found = find(&[&a, &b], &Config::new(floor))?.len();
+/// assert!(found <= 2 * 10 * 2_000, "{found} candidates above {floor}");
+/// # Ok::<(), anonlink_core::Error>(())
+/// ```
+pub fn floor_for(datasets: &[&Clks], per_record: f64, kernel: Option<Kernel>) -> Result<f64> {
+    super::check_datasets(datasets)?;
+    let kernel = kernel.unwrap_or_else(Kernel::detect);
+    struct Sampled {
+        scale: f64,
+        picked: Clks,
+        other: usize,
+    }
+    let mut samples = Vec::new();
+    let mut budget = 0.0;
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            let (big, small) = if datasets[i].len() >= datasets[j].len() {
+                (i, j)
+            } else {
+                (j, i)
+            };
+            let (n_big, n_small) = (datasets[big].len() as u64, datasets[small].len() as u64);
+            budget += per_record * n_big as f64;
+            let total = n_big.saturating_mul(n_small);
+            let plan = PairSample::plan_within(
+                n_big,
+                n_small,
+                FLOOR_SAMPLE_COMPARISONS.min(total),
+            );
+            let rows: Vec<u32> = plan
+                .ranges
+                .iter()
+                .flat_map(|r| r[0] as u32..r[1] as u32)
+                .collect();
+            if rows.is_empty() || n_small == 0 {
+                continue;
+            }
+            samples.push(Sampled {
+                scale: n_big as f64 / rows.len() as f64,
+                picked: datasets[big].select(&rows),
+                other: small,
+            });
+        }
+    }
+    let expected = |threshold: f64| -> f64 {
+        samples
+            .iter()
+            .map(|s| {
+                let counts = tile::count(&s.picked, datasets[s.other], threshold, kernel);
+                s.scale * counts.iter().sum::<u64>() as f64
+            })
+            .sum()
+    };
+    if expected(1.0) > budget {
+        return Err(Error::Estimation {
+            reason: format!(
+                "more than {per_record} candidates per record score 1: the records are too \
+                 alike to tell matches from non-matches"
+            ),
+        });
+    }
+    // Counts fall as the threshold rises: find the lowest threshold within the budget.
+    let (mut low, mut high) = (LOWEST_FLOOR, 1.0);
+    if expected(low) <= budget {
+        return Ok(low);
+    }
+    for _ in 0..FLOOR_STEPS {
+        let mid = (low + high) / 2.0;
+        if expected(mid) <= budget {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Ok(high)
 }
 
 #[cfg(test)]

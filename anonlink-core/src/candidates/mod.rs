@@ -25,8 +25,8 @@ mod top_k;
 
 pub use self::blocking::find_blocked;
 pub use self::estimate::{
-    BYTES_PER_CANDIDATE, CandidateEstimate, PairSample, SAMPLE_COMPARISONS,
-    combine as combine_estimates, estimate,
+    BYTES_PER_CANDIDATE, CandidateEstimate, LOWEST_FLOOR, PairSample, SAMPLE_COMPARISONS,
+    combine as combine_estimates, estimate, floor_for,
 };
 pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
 pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};
@@ -261,6 +261,22 @@ impl Config {
         self.k = Some(k);
         self.k_merged = false;
         self
+    }
+
+    /// The same search at another threshold.
+    pub fn with_threshold(mut self, threshold: f64) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// The progress callback, if any.
+    pub fn progress(&self) -> Option<Arc<ProgressFn>> {
+        self.progress.clone()
+    }
+
+    /// The kernel chosen, if any (otherwise [`Kernel::detect`]'s).
+    pub fn kernel(&self) -> Option<Kernel> {
+        self.kernel
     }
 
     /// Use this kernel instead of [`Kernel::detect`].

@@ -10,10 +10,16 @@
 //! - [`probabilistic`]: groups merge when at least `merge_threshold` of the cross pairs have
 //!   been seen; `deduplicated` forbids two records of one dataset in a group.
 //!
+//! [`bayes`] is this project's own: it solves with the match probabilities of a
+//! [`crate::model::ScoreModel`] rather than the order of the scores alone.
+//!
 //! Output is canonical: members sorted by `(dataset, row)`, groups sorted, so results are
 //! deterministic (the reference's own group order is not).
 
+mod bayes;
 mod merge;
+
+pub use self::bayes::{ACCEPT_PROBABILITY, bayes};
 
 use crate::candidates::CandidatePair;
 use crate::error::{Error, Result};
@@ -206,7 +212,7 @@ fn walk(
     }
 }
 
-fn check_merge_threshold(merge_threshold: f64) -> Result<()> {
+pub(crate) fn check_merge_threshold(merge_threshold: f64) -> Result<()> {
     if !(merge_threshold > 0.0 && merge_threshold <= 1.0) {
         return Err(Error::MergeThreshold {
             value: merge_threshold,

@@ -1,0 +1,447 @@
+//! A model of the scores: which candidate pairs are matches, told from the scores alone,
+//! without a guessed threshold and without the truth.
+//!
+//! 1. Candidates are found above a low floor ([`crate::candidates::floor_for`] keeps them
+//!    to about ten per record).
+//! 2. [`ScoreModel::fit`] walks them once, keeping each record's two best scores with every
+//!    other dataset and the greedy 1-to-1 links of every dataset pair. A link's *excess* is
+//!    how far its score stands above the best alternatives of its two records: non-match
+//!    links (the best of many non-match scores) barely stand out, matches do, whatever
+//!    their score.
+//! 3. Per dataset pair, the excesses are split into non-matches (normal around zero, with
+//!    the spread of the links that fall below their competitors) and matches (the rest,
+//!    with no shape assumed): every link gets a match probability.
+//! 4. From the probabilities: the estimated matches, precision, recall and F1 of the links
+//!    above every threshold ([`ScoreModel::curve`]), the threshold with the best estimated
+//!    F1 ([`ScoreModel::suggested`]), how sure the model is ([`ScoreModel::confidence`]),
+//!    and the input of the Bayes solver ([`crate::solve::bayes`]).
+//!
+//! Everything is deterministic: the same candidates give the same model.
+//!
+//! # Examples
+//! ```
+//! use anonlink_core::candidates::{find, floor_for, Config};
+//! use anonlink_core::model::ScoreModel;
+//! use anonlink_core::synthetic::synthetic_pair;
+//!
+//! let (a, b) = synthetic_pair(2_000, 2_000, 0.5, 7);
+//! let floor = floor_for(&[&a, &b], 10.0, None)?;
+//! let pairs = find(&[&a, &b], &Config::new(floor))?;
+//! let model = ScoreModel::fit(&pairs, &[a.len(), b.len()], floor)?;
+//! // Half of each side is shared: about 1000 matches.
+//! assert!((model.estimated_matches() - 1000.0).abs() < 100.0);
+//! let best = model.suggested();
+//! assert!(best.threshold >= floor && best.f1 > 0.9);
+//! # Ok::<(), anonlink_core::Error>(())
+//! ```
+
+mod evidence;
+mod fit;
+
+pub use self::fit::ExcessFit;
+
+use rustc_hash::FxHashMap;
+
+use self::evidence::Evidence;
+use crate::candidates::{CandidatePair, CandidatePairs};
+use crate::error::{Error, Result};
+use crate::solve::{Groups, Record};
+
+/// Candidates per record the floor of a model search aims at (see
+/// [`crate::candidates::floor_for`]): enough to see each record's competitors.
+pub const CANDIDATES_PER_RECORD: f64 = 10.0;
+
+/// Dataset pairs with fewer links than this share the fit of all links.
+const MIN_PAIR_LINKS: usize = 50;
+
+/// Fewer links than this in all cannot be modelled.
+const MIN_LINKS: usize = 20;
+
+/// A link (a pair of the greedy 1-to-1 matching of its dataset pair) with what the model
+/// says about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// The candidate pair.
+    pub pair: CandidatePair,
+    /// How far its score stands above its records' best alternatives.
+    pub excess: f64,
+    /// The probability that it is a match.
+    pub probability: f64,
+}
+
+/// What the model says about one dataset pair.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PairFit {
+    /// The two datasets.
+    pub datasets: [u32; 2],
+    /// Its links.
+    pub links: usize,
+    /// Estimated matches among them.
+    pub estimated_matches: f64,
+    /// Whether it has a fit of its own (otherwise it shares the fit of all links).
+    pub own_fit: bool,
+    /// The fit used.
+    pub fit: ExcessFit,
+}
+
+/// Estimated quality of the links at or above a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct QualityPoint {
+    /// The threshold.
+    pub threshold: f64,
+    /// Links at or above it.
+    pub links: u64,
+    /// Estimated matches among them.
+    pub matches: f64,
+    /// Estimated precision (1 when there are no links).
+    pub precision: f64,
+    /// Estimated recall of the matches the model sees.
+    pub recall: f64,
+    /// Estimated F1.
+    pub f1: f64,
+}
+
+/// How much the model can be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfidenceLevel {
+    /// Few links are in doubt.
+    High,
+    /// Some links are in doubt: estimates are rough.
+    Medium,
+    /// The scores do not tell matches from non-matches well.
+    Low,
+}
+
+/// The model's confidence, with the figure it rests on and a plain sentence.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Confidence {
+    /// The level.
+    pub level: ConfidenceLevel,
+    /// Share of links with a match probability between 0.2 and 0.8.
+    pub ambiguous_share: f64,
+    /// What it means.
+    pub note: String,
+}
+
+/// Estimated precision, recall and F1 of a solver's result (pairs of records in one group,
+/// against the matches the model sees).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ResultQuality {
+    /// Record pairs in the result.
+    pub pairs: u64,
+    /// Estimated precision.
+    pub precision: f64,
+    /// Estimated recall.
+    pub recall: f64,
+    /// Estimated F1.
+    pub f1: f64,
+}
+
+/// The fitted model of a linkage's scores.
+#[derive(Debug, Clone)]
+pub struct ScoreModel {
+    floor: f64,
+    sizes: Vec<usize>,
+    pairs: Vec<PairFit>,
+    links: Vec<Link>,
+    evidence: Evidence,
+}
+
+impl ScoreModel {
+    /// Fits the model to candidates in canonical order found at `floor` over datasets of
+    /// `sizes` records.
+    ///
+    /// # Errors
+    /// [`Error::TooFewDatasets`] for fewer than two datasets; [`Error::Estimation`] when
+    /// there are too few links or their scores cannot tell anything apart.
+    pub fn fit(pairs: &CandidatePairs, sizes: &[usize], floor: f64) -> Result<ScoreModel> {
+        ScoreModel::fit_stream(pairs.iter().copied().map(Ok), sizes, floor)
+    }
+
+    /// [`ScoreModel::fit`] over a stream of candidates in canonical order (one pass; memory
+    /// a few words per record).
+    ///
+    /// # Errors
+    /// As [`ScoreModel::fit`], and the stream's first error.
+    pub fn fit_stream(
+        pairs: impl Iterator<Item = Result<CandidatePair>>,
+        sizes: &[usize],
+        floor: f64,
+    ) -> Result<ScoreModel> {
+        if sizes.len() < 2 {
+            return Err(Error::TooFewDatasets { got: sizes.len() });
+        }
+        let evidence = Evidence::gather(pairs, floor)?;
+        if evidence.links.len() < MIN_LINKS {
+            return Err(Error::Estimation {
+                reason: format!(
+                    "only {} record pairs above the floor {floor:.3} could be matches: too \
+                     few to tell matches from non-matches",
+                    evidence.links.len()
+                ),
+            });
+        }
+        let excess: Vec<f64> = evidence.links.iter().map(|p| evidence.excess(p)).collect();
+        let lowest = excess.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = excess.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if highest - lowest < 1e-9 {
+            return Err(Error::Estimation {
+                reason: "every record pair scores alike against its records' other \
+                         candidates: nothing tells matches from non-matches"
+                    .into(),
+            });
+        }
+        let pooled = ExcessFit::fit(&excess);
+        let mut by_pair: FxHashMap<(u32, u32), Vec<usize>> = FxHashMap::default();
+        for (i, p) in evidence.links.iter().enumerate() {
+            by_pair.entry((p.dataset0, p.dataset1)).or_default().push(i);
+        }
+        let mut keys: Vec<(u32, u32)> = by_pair.keys().copied().collect();
+        keys.sort_unstable();
+        let mut probability = vec![0.0; excess.len()];
+        let mut fits = Vec::with_capacity(keys.len());
+        for key in keys {
+            let members = &by_pair[&key];
+            let own = members.len() >= MIN_PAIR_LINKS;
+            let fit = if own {
+                ExcessFit::fit(&members.iter().map(|&i| excess[i]).collect::<Vec<_>>())
+            } else {
+                pooled.clone()
+            };
+            let mut matches = 0.0;
+            for &i in members {
+                probability[i] = fit.probability_at(excess[i]);
+                matches += probability[i];
+            }
+            fits.push(PairFit {
+                datasets: [key.0, key.1],
+                links: members.len(),
+                estimated_matches: matches,
+                own_fit: own,
+                fit,
+            });
+        }
+        let links = evidence
+            .links
+            .iter()
+            .zip(excess.iter().zip(&probability))
+            .map(|(&pair, (&excess, &probability))| Link {
+                pair,
+                excess,
+                probability,
+            })
+            .collect();
+        Ok(ScoreModel {
+            floor,
+            sizes: sizes.to_vec(),
+            pairs: fits,
+            links,
+            evidence,
+        })
+    }
+
+    /// The floor the candidates were found at.
+    pub fn floor(&self) -> f64 {
+        self.floor
+    }
+
+    /// The record counts of the datasets.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// The links with their probabilities, in canonical order.
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// The fit of every dataset pair that has links.
+    pub fn dataset_pairs(&self) -> &[PairFit] {
+        &self.pairs
+    }
+
+    /// Estimated matches among the links (the matches the model sees).
+    pub fn estimated_matches(&self) -> f64 {
+        self.links.iter().map(|l| l.probability).sum()
+    }
+
+    /// The probability that any candidate pair is a match, judged as a link would be.
+    pub fn probability(&self, pair: &CandidatePair) -> f64 {
+        let key = [pair.dataset0, pair.dataset1];
+        match self.pairs.iter().find(|p| p.datasets == key) {
+            Some(p) => p.fit.probability_at(self.evidence.excess(pair)),
+            None => 0.0,
+        }
+    }
+
+    /// Estimated quality of the links at or above `threshold`.
+    pub fn quality_at(&self, threshold: f64) -> QualityPoint {
+        let total = self.estimated_matches();
+        let (links, matches) = self
+            .links
+            .iter()
+            .filter(|l| l.pair.score >= threshold)
+            .fold((0u64, 0.0), |(n, m), l| (n + 1, m + l.probability));
+        point(threshold, links, matches, total)
+    }
+
+    /// Estimated quality at every hundredth from the floor up to 1.
+    pub fn curve(&self) -> Vec<QualityPoint> {
+        let first = (self.floor * 100.0).ceil() as u32;
+        (first..=100)
+            .map(|t| self.quality_at(f64::from(t) / 100.0))
+            .collect()
+    }
+
+    /// The threshold whose links have the best estimated F1 (the highest such threshold
+    /// when several tie), with its estimate. The greedy solver at this threshold gives
+    /// exactly these links for two datasets.
+    pub fn suggested(&self) -> QualityPoint {
+        let total = self.estimated_matches();
+        let mut best = point(1.0, 0, 0.0, total);
+        let (mut n, mut m) = (0u64, 0.0);
+        for (i, l) in self.links.iter().enumerate() {
+            n += 1;
+            m += l.probability;
+            let last_of_score = self
+                .links
+                .get(i + 1)
+                .is_none_or(|next| next.pair.score < l.pair.score);
+            if last_of_score {
+                let here = point(l.pair.score, n, m, total);
+                if here.f1 > best.f1 {
+                    best = here;
+                }
+            }
+        }
+        best
+    }
+
+    /// How far the model can be trusted, in a figure and a sentence.
+    pub fn confidence(&self) -> Confidence {
+        let ambiguous = self
+            .links
+            .iter()
+            .filter(|l| l.probability > 0.2 && l.probability < 0.8)
+            .count() as f64
+            / self.links.len() as f64;
+        let matches = self.estimated_matches();
+        let nonmatches = self.links.len() as f64 - matches;
+        let (level, note) = if matches < 1.0 {
+            (
+                ConfidenceLevel::Low,
+                "no link stands out from its records' other candidates: the datasets seem \
+                 to share no records"
+                    .to_string(),
+            )
+        } else if ambiguous <= 0.05 {
+            let tail = if nonmatches < 1.0 {
+                " (nearly every record has its match: the threshold hardly matters)"
+            } else {
+                ""
+            };
+            (
+                ConfidenceLevel::High,
+                format!(
+                    "matches and non-matches are well apart: {:.1}% of links are in doubt{tail}",
+                    100.0 * ambiguous
+                ),
+            )
+        } else if ambiguous <= 0.15 {
+            (
+                ConfidenceLevel::Medium,
+                format!(
+                    "{:.1}% of links are in doubt: the estimates are rough",
+                    100.0 * ambiguous
+                ),
+            )
+        } else {
+            (
+                ConfidenceLevel::Low,
+                format!(
+                    "the scores are not bimodal enough to tell matches from non-matches: \
+                     {:.1}% of links are in doubt",
+                    100.0 * ambiguous
+                ),
+            )
+        };
+        Confidence {
+            level,
+            ambiguous_share: ambiguous,
+            note,
+        }
+    }
+
+    /// Estimated quality of `groups` made from `pairs` (the candidates the model was
+    /// fitted on): every pair of records in a group counts, judged by its own score and by
+    /// the records of the group it is linked through, against the matches the model sees.
+    pub fn result_quality(&self, groups: &Groups, pairs: &CandidatePairs) -> ResultQuality {
+        let mut group_of: FxHashMap<Record, usize> = FxHashMap::default();
+        for (g, members) in groups.iter().enumerate() {
+            for &r in members {
+                group_of.insert(r, g);
+            }
+        }
+        let mut within: FxHashMap<(Record, Record), f64> = FxHashMap::default();
+        for p in pairs.iter() {
+            let a = Record::new(p.dataset0, p.row0);
+            let b = Record::new(p.dataset1, p.row1);
+            if let (Some(ga), Some(gb)) = (group_of.get(&a), group_of.get(&b))
+                && ga == gb
+            {
+                within.insert((a, b), self.probability(p));
+            }
+        }
+        let direct = |a: Record, b: Record| {
+            let key = if a < b { (a, b) } else { (b, a) };
+            within.get(&key).copied().unwrap_or(0.0)
+        };
+        let (mut count, mut hits, mut gained) = (0u64, 0.0, 0.0);
+        for members in groups.iter() {
+            for (i, &a) in members.iter().enumerate() {
+                for &b in &members[i + 1..] {
+                    // Linked through a third record of the group as well as directly.
+                    let d = direct(a, b);
+                    let mut missed = 1.0 - d;
+                    for &c in members.iter().filter(|&&c| c != a && c != b) {
+                        missed *= 1.0 - direct(a, c) * direct(c, b);
+                    }
+                    count += 1;
+                    hits += 1.0 - missed;
+                    gained += (1.0 - missed) - d;
+                }
+            }
+        }
+        let total = self.estimated_matches() + gained;
+        let q = point(0.0, count, hits, total);
+        ResultQuality {
+            pairs: count,
+            precision: q.precision,
+            recall: q.recall,
+            f1: q.f1,
+        }
+    }
+}
+
+fn point(threshold: f64, links: u64, matches: f64, total: f64) -> QualityPoint {
+    let precision = if links == 0 {
+        1.0
+    } else {
+        matches / links as f64
+    };
+    let recall = if total > 0.0 { matches / total } else { 0.0 };
+    let denominator = links as f64 + total;
+    QualityPoint {
+        threshold,
+        links,
+        matches,
+        precision,
+        recall,
+        f1: if denominator > 0.0 {
+            2.0 * matches / denominator
+        } else {
+            0.0
+        },
+    }
+}
