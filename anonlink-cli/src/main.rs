@@ -23,6 +23,12 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Link encodings files locally, without a server.
     Link(cmd::link::LinkArgs),
+    /// Estimate the linkage quality from the scores alone: suggested threshold, estimated
+    /// matches and precision/recall/F1 over thresholds, the fitted score distributions.
+    Estimate(cmd::estimate::EstimateArgs),
+    /// Write fake personal records (as clkutil generate), or linked datasets of them with
+    /// realistic errors and a truth file.
+    Generate(cmd::generate::GenerateArgs),
     /// Describe an encodings file: count, size and popcount histogram.
     Describe(cmd::describe::DescribeArgs),
     /// Encode records (CSV) into CLKs with a linkage schema and a secret (as clkhash).
@@ -45,6 +51,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Link(args) => cmd::link::run(args),
         Command::Describe(args) => cmd::describe::run(args),
+        Command::Estimate(args) => cmd::estimate::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
         Command::Hash(args) => cmd::hash::run(args),
         Command::GenerateDefaultSchema(args) => cmd::hash::generate_default_schema(args),
         Command::ValidateSchema(args) => cmd::hash::validate_schema(args),

@@ -431,22 +431,8 @@ pub fn link_auto(
         solve::check_merge_threshold(merge_threshold)?;
     }
     let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
-    let floor = candidates::floor_for(
-        datasets,
-        model::CANDIDATES_PER_RECORD,
-        spec.candidates.kernel(),
-    )?;
-    let mut search = spec.clone();
-    search.candidates = Config::new(floor);
-    if let Some(kernel) = spec.candidates.kernel() {
-        search.candidates = search.candidates.with_kernel(kernel);
-    }
-    search.candidates = match spec.candidates.progress() {
-        Some(progress) => search.candidates.with_progress(progress),
-        None => search.candidates,
-    };
-    let pairs = find_candidates(datasets, &search)?;
-    let model = ScoreModel::fit(&pairs, &sizes, floor)?;
+    let (model, pairs) = model::estimate(datasets, &spec.candidates, spec.blocks.as_deref())?;
+    let floor = model.floor();
     let solver = solver.unwrap_or(Solver::Bayes);
     let suggested = model.suggested();
     let threshold = match solver {

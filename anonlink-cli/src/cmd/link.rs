@@ -15,10 +15,30 @@ use clap::{Args, ValueEnum};
 use crate::input::read_input;
 use crate::progress;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
 enum SolverName {
+    /// The reference's greedy solver (the default for a numeric threshold).
     Greedy,
+    /// The reference's probabilistic greedy solver.
     Probabilistic,
+    /// Match probabilities from a model of the scores (the default under `auto`).
+    Bayes,
+}
+
+/// A threshold given on the command line: a number, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ThresholdArg {
+    Auto,
+    Value(f64),
+}
+
+fn parse_threshold(s: &str) -> Result<ThresholdArg, String> {
+    if s == "auto" {
+        return Ok(ThresholdArg::Auto);
+    }
+    s.parse()
+        .map(ThresholdArg::Value)
+        .map_err(|_| format!("{s:?} is neither a number in [0, 1] nor auto"))
 }
 
 /// Arguments of `anonlink link`.
@@ -29,15 +49,18 @@ pub struct LinkArgs {
     /// (--binary-size, or a name like alice.128.bin).
     #[arg(required = true, num_args = 2..)]
     inputs: Vec<PathBuf>,
-    /// Similarity threshold in [0, 1]; pairs scoring at least this are candidates.
-    #[arg(long, short)]
-    threshold: f64,
+    /// Similarity threshold in [0, 1]; pairs scoring at least this are candidates. `auto`
+    /// chooses it (and, without --solver, the solver) from the data: a model of the scores
+    /// estimates which pairs are matches; the choice and the estimates go to stderr.
+    #[arg(long, short, value_parser = parse_threshold)]
+    threshold: ThresholdArg,
     /// Result type.
     #[arg(long = "type", default_value = "groups", value_parser = parse_result_type)]
     result_type: ResultType,
-    /// Solver for mapping, permutations and groups.
-    #[arg(long, value_enum, default_value = "greedy")]
-    solver: SolverName,
+    /// Solver for mapping, permutations and groups [default: greedy; under `--threshold
+    /// auto`, bayes].
+    #[arg(long, value_enum)]
+    solver: Option<SolverName>,
     /// Merge threshold of the probabilistic solver, in (0, 1].
     #[arg(long, default_value_t = 0.5)]
     merge_threshold: f64,
@@ -94,19 +117,31 @@ pub fn run(args: LinkArgs) -> Result<()> {
     let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
 
     let bar = progress::comparisons_bar(total_comparisons(&sizes), args.quiet);
-    let mut spec = LinkSpec::new(args.result_type, args.threshold);
+    let threshold = match args.threshold {
+        ThresholdArg::Value(t) => t,
+        ThresholdArg::Auto => 0.0,
+    };
+    let mut spec = LinkSpec::new(args.result_type, threshold);
     spec.candidates = spec.candidates.with_progress(progress::callback(&bar));
     if let Some(k) = args.k {
         spec.candidates = spec.candidates.with_k(k);
     }
     spec.blocks = blocks;
-    spec.solver = match args.solver {
+    let solver = args.solver.map(|name| match name {
         SolverName::Greedy => Solver::Greedy,
         SolverName::Probabilistic => Solver::Probabilistic {
             merge_threshold: args.merge_threshold,
             deduplicated: !args.allow_duplicates,
         },
-    };
+        SolverName::Bayes => Solver::Bayes,
+    });
+    spec.solver = solver.unwrap_or(Solver::Greedy);
+    if args.threshold == ThresholdArg::Auto {
+        if args.k.is_some() {
+            bail!("--k does not apply under --threshold auto (the model needs every record's candidates)");
+        }
+        return run_auto(&args, &refs, &spec, solver, &bar);
+    }
     if !args.quiet {
         // Know before computing: what the candidates will take (blocking only lowers it).
         let estimate = candidates::estimate(&refs, &spec.candidates).context("estimating")?;
@@ -179,10 +214,89 @@ pub fn run(args: LinkArgs) -> Result<()> {
     Ok(())
 }
 
-/// Precision, recall and F1 of a two-party result against `row_a,row_b` true pairs.
+/// `link --threshold auto`: the threshold and solver chosen from a model of the scores.
+fn run_auto(
+    args: &LinkArgs,
+    datasets: &[&Clks],
+    spec: &LinkSpec,
+    solver: Option<Solver>,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    let start = Instant::now();
+    let (result, choice, _model) =
+        linkage::link_auto(datasets, spec, solver).context("linking")?;
+    bar.finish_and_clear();
+    write_result(args.output.as_deref(), &result)?;
+    if !args.quiet {
+        let s = &choice.suggested;
+        eprintln!(
+            "auto: {} candidates above the floor {:.3} in {:.2} s; solver {}, threshold {:.3}",
+            choice.candidates,
+            choice.floor,
+            start.elapsed().as_secs_f64(),
+            choice.solver,
+            choice.threshold
+        );
+        eprintln!(
+            "estimated: {} record pairs, precision {:.4}, recall {:.4}, F1 {:.4} (best greedy \
+             threshold {:.3}: F1 {:.4})",
+            choice.expected.pairs,
+            choice.expected.precision,
+            choice.expected.recall,
+            choice.expected.f1,
+            s.threshold,
+            s.f1
+        );
+        eprintln!(
+            "confidence {:?}: {}",
+            choice.confidence.level, choice.confidence.note
+        );
+    }
+    if let Some(truth) = &args.truth {
+        report_accuracy(truth, &result)?;
+    }
+    Ok(())
+}
+
+/// Writes a result document to `path`, or stdout with a newline.
+fn write_result(path: Option<&std::path::Path>, result: &Linkage) -> Result<()> {
+    match path {
+        Some(path) => {
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            );
+            serde_json::to_writer(&mut out, result)?;
+            out.flush()?;
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer(&mut out, result)?;
+            writeln!(out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Precision, recall and F1 of a result against the truth: `row_a,row_b` true pairs of
+/// two datasets, or the `party,row,entity` file of `anonlink generate` (pairwise, any
+/// number of datasets).
 fn report_accuracy(truth: &PathBuf, result: &Linkage) -> Result<()> {
     let text =
         std::fs::read_to_string(truth).with_context(|| format!("reading {}", truth.display()))?;
+    if text.starts_with("party,row,entity") {
+        let Linkage::Groups(groups) = result else {
+            bail!("--truth with entities needs a groups result");
+        };
+        let entities = read_entities(truth, &text)?;
+        let a = anonlink_core::stats::pairwise_accuracy(groups, &entities)?;
+        eprintln!(
+            "pairwise precision {:.4}, recall {:.4}, F1 {:.4}",
+            a.precision, a.recall, a.f1
+        );
+        return Ok(());
+    }
     let mut pairs = HashSet::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let parsed = line.split_once(',').and_then(|(a, b)| {
@@ -219,4 +333,43 @@ fn report_accuracy(truth: &PathBuf, result: &Linkage) -> Result<()> {
     };
     eprintln!("precision {precision:.4}, recall {recall:.4}, F1 {f1:.4}");
     Ok(())
+}
+
+/// The entity of every record from `party,row,entity` lines; records not named are
+/// entities of their own.
+fn read_entities(path: &std::path::Path, text: &str) -> Result<Vec<Vec<u64>>> {
+    let mut rows: Vec<Vec<u64>> = Vec::new();
+    let mut ids = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.splitn(3, ',');
+        let parsed = (|| {
+            let party: usize = fields.next()?.trim().parse().ok()?;
+            let row: usize = fields.next()?.trim().parse().ok()?;
+            Some((party, row, fields.next()?.trim().to_string()))
+        })();
+        let Some((party, row, entity)) = parsed else {
+            bail!("{}: line {}: expected party,row,entity", path.display(), n + 1);
+        };
+        let next = ids.len() as u64;
+        let id = *ids.entry(entity).or_insert(next);
+        if rows.len() <= party {
+            rows.resize(party + 1, Vec::new());
+        }
+        if rows[party].len() <= row {
+            rows[party].resize(row + 1, u64::MAX);
+        }
+        rows[party][row] = id;
+    }
+    // Unnamed records: distinct ids above every named one.
+    let mut fresh = ids.len() as u64;
+    for party in &mut rows {
+        for id in party.iter_mut().filter(|id| **id == u64::MAX) {
+            *id = fresh;
+            fresh += 1;
+        }
+    }
+    Ok(rows)
 }

@@ -3,6 +3,8 @@
 pub mod benchmark;
 pub mod client;
 pub mod describe;
+pub mod estimate;
+pub mod generate;
 pub mod hash;
 pub mod histogram;
 pub mod link;

@@ -269,6 +269,12 @@ impl Config {
         self
     }
 
+    /// The same search without top-k.
+    pub fn without_top_k(mut self) -> Self {
+        self.k = None;
+        self
+    }
+
     /// The progress callback, if any.
     pub fn progress(&self) -> Option<Arc<ProgressFn>> {
         self.progress.clone()

@@ -43,7 +43,8 @@ pub use self::fit::ExcessFit;
 use rustc_hash::FxHashMap;
 
 use self::evidence::Evidence;
-use crate::candidates::{CandidatePair, CandidatePairs};
+use crate::candidates::{self, CandidatePair, CandidatePairs, Config};
+use crate::encoding::Clks;
 use crate::error::{Error, Result};
 use crate::solve::{Groups, Record};
 
@@ -420,6 +421,108 @@ impl ScoreModel {
             precision: q.precision,
             recall: q.recall,
             f1: q.f1,
+        }
+    }
+}
+
+/// Finds the candidates of `datasets` above a floor of about [`CANDIDATES_PER_RECORD`]
+/// per record and fits a model to them: what `anonlink estimate` and `--threshold auto`
+/// start from. `config` gives the kernel and progress (its threshold and top-k are not
+/// used); `blocks`, when given, restrict the search as in a blocked linkage.
+///
+/// # Errors
+/// As [`candidates::floor_for`], [`candidates::find`] and [`ScoreModel::fit`].
+pub fn estimate(
+    datasets: &[&Clks],
+    config: &Config,
+    blocks: Option<&[Vec<Vec<u64>>]>,
+) -> Result<(ScoreModel, CandidatePairs)> {
+    let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
+    let floor = candidates::floor_for(datasets, CANDIDATES_PER_RECORD, config.kernel())?;
+    let search = config.clone().with_threshold(floor).without_top_k();
+    let pairs = match blocks {
+        Some(blocks) => candidates::find_blocked(datasets, blocks, &search)?,
+        None => candidates::find(datasets, &search)?,
+    };
+    let model = ScoreModel::fit(&pairs, &sizes, floor)?;
+    Ok((model, pairs))
+}
+
+/// A bin of the link scores, split by the model.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ScoreBin {
+    /// Lowest score of the bin (inclusive).
+    pub low: f64,
+    /// Highest score of the bin (exclusive, but 1 is in the last bin).
+    pub high: f64,
+    /// Links in the bin.
+    pub links: u64,
+    /// Expected matches among them.
+    pub matches: f64,
+    /// Expected non-matches among them.
+    pub non_matches: f64,
+}
+
+/// Everything the model says, as `anonlink estimate` shows it and `--output` writes it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Records per dataset.
+    pub sizes: Vec<usize>,
+    /// The floor of the candidates.
+    pub floor: f64,
+    /// Candidate pairs above the floor.
+    pub candidates: u64,
+    /// Links (greedy 1-to-1 pairs per dataset pair).
+    pub links: u64,
+    /// Estimated matches among the links.
+    pub estimated_matches: f64,
+    /// The threshold of best estimated F1, with its estimate.
+    pub suggested: QualityPoint,
+    /// How far the estimates can be trusted.
+    pub confidence: Confidence,
+    /// Estimated quality at every hundredth from the floor.
+    pub curve: Vec<QualityPoint>,
+    /// The link scores in bins of 0.01, split into expected matches and non-matches: the
+    /// fitted score distributions.
+    pub distribution: Vec<ScoreBin>,
+    /// The fit of every dataset pair.
+    pub dataset_pairs: Vec<PairFit>,
+}
+
+impl ScoreModel {
+    /// The model's [`Report`], for candidates numbering `candidates`.
+    pub fn report(&self, candidates: u64) -> Report {
+        let first = (self.floor * 100.0).floor() as u32;
+        let mut distribution: Vec<ScoreBin> = (first..100)
+            .map(|b| ScoreBin {
+                low: f64::from(b) / 100.0,
+                high: f64::from(b + 1) / 100.0,
+                links: 0,
+                matches: 0.0,
+                non_matches: 0.0,
+            })
+            .collect();
+        for l in &self.links {
+            let b = ((l.pair.score * 100.0).floor() as u32)
+                .clamp(first, 99)
+                .saturating_sub(first) as usize;
+            if let Some(bin) = distribution.get_mut(b) {
+                bin.links += 1;
+                bin.matches += l.probability;
+                bin.non_matches += 1.0 - l.probability;
+            }
+        }
+        Report {
+            sizes: self.sizes.clone(),
+            floor: self.floor,
+            candidates,
+            links: self.links.len() as u64,
+            estimated_matches: self.estimated_matches(),
+            suggested: self.suggested(),
+            confidence: self.confidence(),
+            curve: self.curve(),
+            distribution,
+            dataset_pairs: self.pairs.clone(),
         }
     }
 }

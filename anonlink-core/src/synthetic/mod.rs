@@ -1,6 +1,10 @@
-//! Synthetic datasets that look like real 1024-bit CLKs, deterministic for a seed: for
-//! `anonlink benchmark`, the benches and the tests. Random bits alone have no near-miss
-//! pairs; these have realistic popcounts and planted near-duplicates.
+//! Synthetic data, deterministic for a seed: datasets that look like real 1024-bit CLKs
+//! (for `anonlink benchmark`, the benches and the tests: random bits alone have no
+//! near-miss pairs; these have realistic popcounts and planted near-duplicates), and in
+//! [`people`] fake personal records with realistic errors, to hash with the encoder.
+
+mod names;
+pub mod people;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
