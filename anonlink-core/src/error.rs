@@ -192,7 +192,7 @@ pub enum Error {
     },
     /// Records with values that fail validation or cannot be encoded: how many, and the
     /// first of them (row and field each).
-    #[error("{count} invalid values; {}", problems.join("; "))]
+    #[error("{count} invalid values{}; {}", if *count > problems.len() { format!(" (the first {})", problems.len()) } else { String::new() }, problems.join("; "))]
     InvalidValues {
         /// Number of bad values.
         count: usize,

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 const BATCH: usize = 10_000;
 
 /// Bad values reported by name; the count covers all of them.
-const MAX_REPORTED: usize = 100;
+const MAX_REPORTED: usize = 10;
 
 /// What to do with the first CSV row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

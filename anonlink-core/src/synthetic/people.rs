@@ -1,6 +1,6 @@
 //! Fake people, and linked datasets of them with the errors real registers have (typos,
 //! swapped or missing fields, date slips), with the truth: evaluation sets of any size and
-//! noise, to hash with the project's encoder.
+//! noise, to hash with the project's encoder (and its default schema).
 //!
 //! The columns are those of the seed tutorial's `clkutil generate`:
 //! `INDEX,NAME freetext,DOB YYYY/MM/DD,GENDER M or F`.
@@ -19,7 +19,11 @@ use crate::error::{Error, Result};
 /// The header of a people file.
 pub const HEADER: [&str; 4] = ["INDEX", "NAME freetext", "DOB YYYY/MM/DD", "GENDER M or F"];
 
-/// One record as written: any field may be empty (missing).
+/// The date written for an unknown date of birth.
+pub const UNKNOWN_DATE: &str = "1900/01/01";
+
+/// One record as written: a name part may be missing; an unknown date is
+/// [`UNKNOWN_DATE`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRecord {
     /// Given name and surname, space-separated.
@@ -299,16 +303,16 @@ fn corrupt(p: &Person, c: f64, draw: &Draw, rng: &mut ChaCha8Rng) -> PersonRecor
     if rng.random_bool(c / 10.0) {
         name = if rng.random_bool(0.5) { surname } else { given };
     }
+    // Registers write an unknown date as a placeholder (the default schema, like
+    // clkhash's, accepts no empty date).
     let dob = if rng.random_bool(c / 10.0) {
-        String::new()
+        UNKNOWN_DATE.to_string()
     } else if rng.random_bool(c / 2.0) {
         slip(p.dob, rng)
     } else {
         p.dob.format("%Y/%m/%d").to_string()
     };
-    let gender = if rng.random_bool(c / 10.0) {
-        String::new()
-    } else if rng.random_bool(c / 20.0) {
+    let gender = if rng.random_bool(c / 20.0) {
         if p.female { "M" } else { "F" }.into()
     } else if p.female {
         "F".into()
