@@ -273,10 +273,74 @@ const FLOOR_STEPS: u32 = 10;
 /// say nothing about a match.
 pub const LOWEST_FLOOR: f64 = 0.3;
 
+/// Samples of every dataset pair's larger side, counted at any threshold.
+struct FloorSample<'a> {
+    datasets: &'a [&'a Clks],
+    kernel: Kernel,
+    /// Per dataset pair: rows of the larger side per sampled row, the sample, the smaller
+    /// side's index.
+    pairs: Vec<(f64, Clks, usize)>,
+    /// Rows of the larger sides in all.
+    rows: f64,
+}
+
+impl<'a> FloorSample<'a> {
+    fn new(datasets: &'a [&'a Clks], kernel: Kernel) -> FloorSample<'a> {
+        let mut pairs = Vec::new();
+        let mut rows = 0.0;
+        for i in 0..datasets.len() {
+            for j in i + 1..datasets.len() {
+                let (big, small) = if datasets[i].len() >= datasets[j].len() {
+                    (i, j)
+                } else {
+                    (j, i)
+                };
+                let (n_big, n_small) = (datasets[big].len() as u64, datasets[small].len() as u64);
+                rows += n_big as f64;
+                let total = n_big.saturating_mul(n_small);
+                let plan = PairSample::plan_within(
+                    n_big,
+                    n_small,
+                    FLOOR_SAMPLE_COMPARISONS.min(total),
+                );
+                let picked: Vec<u32> = plan
+                    .ranges
+                    .iter()
+                    .flat_map(|r| r[0] as u32..r[1] as u32)
+                    .collect();
+                if picked.is_empty() || n_small == 0 {
+                    continue;
+                }
+                let scale = n_big as f64 / picked.len() as f64;
+                pairs.push((scale, datasets[big].select(&picked), small));
+            }
+        }
+        FloorSample {
+            datasets,
+            kernel,
+            pairs,
+            rows,
+        }
+    }
+
+    /// At `threshold`: the expected candidates in all, and the share of sampled rows with
+    /// at least `least` candidates.
+    fn at(&self, threshold: f64, least: u64) -> (f64, f64) {
+        let (mut expected, mut covered, mut sampled) = (0.0, 0usize, 0usize);
+        for (scale, picked, other) in &self.pairs {
+            let counts = tile::count(picked, self.datasets[*other], threshold, self.kernel);
+            expected += scale * counts.iter().sum::<u64>() as f64;
+            covered += counts.iter().filter(|&&c| c >= least).count();
+            sampled += counts.len();
+        }
+        (expected, covered as f64 / sampled.max(1) as f64)
+    }
+}
+
 /// The lowest threshold at which the search over `datasets` finds about `per_record`
 /// candidates per record of each dataset pair's larger side, at most (never below
-/// [`LOWEST_FLOOR`]): the floor a score model is fitted above, found by bisection on
-/// counts over a seeded sample, so it bounds the memory of the search that follows.
+/// [`LOWEST_FLOOR`]), found by bisection on counts over a seeded sample: a threshold
+/// whose search fits a memory budget.
 ///
 /// # Errors
 /// As [`super::find`], before any comparison; [`Error::Estimation`] when even the
@@ -296,54 +360,48 @@ pub const LOWEST_FLOOR: f64 = 0.3;
 /// ```
 pub fn floor_for(datasets: &[&Clks], per_record: f64, kernel: Option<Kernel>) -> Result<f64> {
     super::check_datasets(datasets)?;
-    let kernel = kernel.unwrap_or_else(Kernel::detect);
-    struct Sampled {
-        scale: f64,
-        picked: Clks,
-        other: usize,
+    let sample = FloorSample::new(datasets, kernel.unwrap_or_else(Kernel::detect));
+    budget_floor(&sample, per_record)
+}
+
+/// The floor of a score model's search: high enough for about `per_record` candidates
+/// per record at most, and otherwise as high as leaves [`COVERED_SHARE`] of the records
+/// with [`COMPETITORS`] candidates or more (so that nearly every record's best
+/// candidate is seen next to its alternatives).
+///
+/// # Errors
+/// As [`floor_for`].
+pub fn model_floor(datasets: &[&Clks], per_record: f64, kernel: Option<Kernel>) -> Result<f64> {
+    super::check_datasets(datasets)?;
+    let sample = FloorSample::new(datasets, kernel.unwrap_or_else(Kernel::detect));
+    let budget = budget_floor(&sample, per_record)?;
+    // Coverage falls as the threshold rises: the highest threshold that still covers.
+    let covers = |t: f64| sample.at(t, COMPETITORS).1 >= COVERED_SHARE;
+    let (mut low, mut high) = (budget, 1.0);
+    if !covers(low) {
+        return Ok(budget);
     }
-    let mut samples = Vec::new();
-    let mut budget = 0.0;
-    for i in 0..datasets.len() {
-        for j in i + 1..datasets.len() {
-            let (big, small) = if datasets[i].len() >= datasets[j].len() {
-                (i, j)
-            } else {
-                (j, i)
-            };
-            let (n_big, n_small) = (datasets[big].len() as u64, datasets[small].len() as u64);
-            budget += per_record * n_big as f64;
-            let total = n_big.saturating_mul(n_small);
-            let plan = PairSample::plan_within(
-                n_big,
-                n_small,
-                FLOOR_SAMPLE_COMPARISONS.min(total),
-            );
-            let rows: Vec<u32> = plan
-                .ranges
-                .iter()
-                .flat_map(|r| r[0] as u32..r[1] as u32)
-                .collect();
-            if rows.is_empty() || n_small == 0 {
-                continue;
-            }
-            samples.push(Sampled {
-                scale: n_big as f64 / rows.len() as f64,
-                picked: datasets[big].select(&rows),
-                other: small,
-            });
+    for _ in 0..FLOOR_STEPS {
+        let mid = (low + high) / 2.0;
+        if covers(mid) {
+            low = mid;
+        } else {
+            high = mid;
         }
     }
-    let expected = |threshold: f64| -> f64 {
-        samples
-            .iter()
-            .map(|s| {
-                let counts = tile::count(&s.picked, datasets[s.other], threshold, kernel);
-                s.scale * counts.iter().sum::<u64>() as f64
-            })
-            .sum()
-    };
-    if expected(1.0) > budget {
+    Ok(low)
+}
+
+/// Candidates a record needs for its best one to be judged against alternatives.
+pub const COMPETITORS: u64 = 3;
+
+/// Share of records a model floor leaves with [`COMPETITORS`] candidates.
+pub const COVERED_SHARE: f64 = 0.95;
+
+fn budget_floor(sample: &FloorSample<'_>, per_record: f64) -> Result<f64> {
+    let budget = per_record * sample.rows;
+    let within = |t: f64| sample.at(t, 1).0 <= budget;
+    if !within(1.0) {
         return Err(Error::Estimation {
             reason: format!(
                 "more than {per_record} candidates per record score 1: the records are too \
@@ -353,12 +411,12 @@ pub fn floor_for(datasets: &[&Clks], per_record: f64, kernel: Option<Kernel>) ->
     }
     // Counts fall as the threshold rises: find the lowest threshold within the budget.
     let (mut low, mut high) = (LOWEST_FLOOR, 1.0);
-    if expected(low) <= budget {
+    if within(low) {
         return Ok(low);
     }
     for _ in 0..FLOOR_STEPS {
         let mid = (low + high) / 2.0;
-        if expected(mid) <= budget {
+        if within(mid) {
             high = mid;
         } else {
             low = mid;

@@ -26,7 +26,7 @@ mod top_k;
 pub use self::blocking::find_blocked;
 pub use self::estimate::{
     BYTES_PER_CANDIDATE, CandidateEstimate, LOWEST_FLOOR, PairSample, SAMPLE_COMPARISONS,
-    combine as combine_estimates, estimate, floor_for,
+    COMPETITORS, COVERED_SHARE, combine as combine_estimates, estimate, floor_for, model_floor,
 };
 pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
 pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};

@@ -22,17 +22,15 @@ pub const ACCEPT_PROBABILITY: f64 = 0.5;
 ///
 /// # Examples
 /// ```
-/// use anonlink_core::candidates::{find, floor_for, Config};
-/// use anonlink_core::model::ScoreModel;
+/// use anonlink_core::candidates::Config;
+/// use anonlink_core::model;
 /// use anonlink_core::solve::bayes;
 /// use anonlink_core::synthetic::synthetic_datasets;
 ///
 /// let sets = synthetic_datasets(&[1_500, 1_500, 1_500], 0.6, 5);
 /// let refs: Vec<_> = sets.iter().collect();
-/// let floor = floor_for(&refs, 10.0, None)?;
-/// let pairs = find(&refs, &Config::new(floor))?;
-/// let model = ScoreModel::fit(&pairs, &[1_500; 3], floor)?;
-/// let groups = bayes(&model, floor);
+/// let (model, _pairs) = model::estimate(&refs, &Config::new(0.0), None)?;
+/// let groups = bayes(&model, model.floor());
 /// for g in groups.iter() {
 ///     let mut datasets: Vec<u32> = g.iter().map(|r| r.dataset).collect();
 ///     datasets.dedup();
