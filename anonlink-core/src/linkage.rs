@@ -237,8 +237,13 @@ fn scores_are_not_solved() -> Error {
     }
 }
 
-/// The result of a solved result type (mapping, permutations, groups) from its groups.
-fn from_groups(result_type: ResultType, groups: Groups, sizes: &[usize]) -> Result<Linkage> {
+/// The result of a solved result type (mapping, permutations, groups) from its groups,
+/// for datasets of `sizes` records.
+///
+/// # Errors
+/// [`Error::Usage`] for similarity scores (not solved); [`Error::NotOneToOne`] when a
+/// two-party result's groups are not a matching.
+pub fn from_groups(result_type: ResultType, groups: Groups, sizes: &[usize]) -> Result<Linkage> {
     Ok(match result_type {
         ResultType::SimilarityScores => return Err(scores_are_not_solved()),
         ResultType::Mapping => Linkage::Mapping(output::mapping(&groups)?),

@@ -109,6 +109,22 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
             let settled = worker.settle(&run, &project, claim, chunk.attempts(), outcome);
             (run, settled, Some(chunk.index()))
         }
+        Work::ChooseFloor { run, project } => {
+            tracing::info!(run = %run.id(), "choosing the floor of an auto run");
+            match worker.choose_floor(&run, &project, holder) {
+                Ok(()) => return After::Wake,
+                Err(failure) => {
+                    let settled = worker.settle(
+                        &run,
+                        &project,
+                        Claim::Solve { holder },
+                        run.attempts(),
+                        Err(failure),
+                    );
+                    (run, settled, None)
+                }
+            }
+        }
         Work::Solve {
             run,
             project,

@@ -163,9 +163,14 @@ pub struct UploadArgs {
 pub struct CreateRunArgs {
     #[command(flatten)]
     project: ProjectArgs,
-    /// Similarity threshold in (0, 1].
-    #[arg(long)]
-    threshold: f64,
+    /// Similarity threshold in (0, 1], or `auto`: chosen by the service from the data (an
+    /// extension of the reference's API).
+    #[arg(long, value_parser = parse_run_threshold)]
+    threshold: Value,
+    /// Solver: greedy (the reference's), probabilistic or bayes [default: greedy; under
+    /// `auto`, bayes] (an extension of the reference's API).
+    #[arg(long, value_parser = ["greedy", "probabilistic", "bayes"])]
+    solver: Option<String>,
     /// Run name.
     #[arg(long, default_value = "")]
     name: String,
@@ -222,9 +227,22 @@ pub struct ResultsArgs {
     /// Seconds between status polls with --watch.
     #[arg(long, default_value_t = 0.5)]
     interval: f64,
+    /// Fetch the score model's estimate of an auto or bayes run instead of its result.
+    #[arg(long)]
+    estimate: bool,
     /// Save the result here.
     #[arg(long, short)]
     output: Option<PathBuf>,
+}
+
+/// `auto`, or a number (the service checks its range).
+fn parse_run_threshold(s: &str) -> Result<Value, String> {
+    if s == "auto" {
+        return Ok(json!("auto"));
+    }
+    s.parse::<f64>()
+        .map(|t| json!(t))
+        .map_err(|_| format!("{s:?} is neither a number nor auto"))
 }
 
 /// An Entity Service at a URL.
@@ -401,7 +419,13 @@ pub fn run(server: &ServerArgs, command: ClientCommand) -> Result<()> {
             let run = service.post_json(
                 &format!("projects/{project}/runs"),
                 Some(&token),
-                &json!({"threshold": args.threshold, "name": args.name, "notes": args.notes}),
+                &{
+                    let mut body = json!({"threshold": args.threshold, "name": args.name, "notes": args.notes});
+                    if let Some(solver) = &args.solver {
+                        body["solver"] = json!(solver);
+                    }
+                    body
+                },
             )?;
             emit(&run, args.output.as_deref())
         }
@@ -435,8 +459,9 @@ fn results(service: &Service, args: &ResultsArgs) -> Result<()> {
     if args.watch {
         watch(service, &format!("{base}/status"), token, args.interval)?;
     }
+    let what = if args.estimate { "estimate" } else { "result" };
     emit(
-        &service.get(&format!("{base}/result"), Some(token))?,
+        &service.get(&format!("{base}/{what}"), Some(token))?,
         args.output.as_deref(),
     )
 }

@@ -31,6 +31,8 @@ pub enum Action {
     RunStatus,
     /// `GET .../result`.
     RunResult,
+    /// `GET .../estimate` (an extension: the score model of an auto or Bayes run).
+    RunEstimate,
 }
 
 /// Whether the holder of a token of `kind` (`None`: no token of this project) may do

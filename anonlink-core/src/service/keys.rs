@@ -8,6 +8,7 @@
 //! projects/<project>/uploads/party-<p>-<random>.bin.blocks.json  block ids, blocking projects
 //! projects/<project>/runs/<run>/chunks/<index>-<worker>          a chunk's sorted candidates
 //! projects/<project>/runs/<run>/<part>.json                      result documents
+//! projects/<project>/runs/<run>/estimate.json                    the score model's estimate
 //! ```
 
 use super::token;
@@ -50,6 +51,11 @@ pub fn chunk_candidates(project_id: &str, run_id: &str, index: u32, holder: &str
 /// A result document of a run.
 pub fn result(project_id: &str, run_id: &str, part: &ResultPart) -> String {
     format!("{}{}.json", run_prefix(project_id, run_id), part.name())
+}
+
+/// The score model's estimate of a run solved with it (auto runs, the Bayes solver).
+pub fn estimate(project_id: &str, run_id: &str) -> String {
+    format!("{}estimate.json", run_prefix(project_id, run_id))
 }
 
 /// One of a run's result documents: who may read which is [`super::access`]'s rule.

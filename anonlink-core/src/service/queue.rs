@@ -78,6 +78,14 @@ pub enum Work {
         /// The chunk, now held by the worker.
         chunk: RunChunk,
     },
+    /// Choose the floor of an auto run's comparisons from its data
+    /// ([`Queue::record_floor`]), before its chunks are planned.
+    ChooseFloor {
+        /// The run, now held by the worker.
+        run: Run,
+        /// The run's project.
+        project: Project,
+    },
     /// Merge the candidates of every chunk (all done), solve, store the result.
     Solve {
         /// The run, now held by the worker.
@@ -273,6 +281,11 @@ impl<'a> Queue<'a> {
             return Ok(None);
         };
         tx.delete_chunks(run.id())?;
+        if run.needs_floor() {
+            run.start_choosing_floor(holder, now, lease);
+            tx.put_run(&run)?;
+            return Ok(Some(Work::ChooseFloor { run, project }));
+        }
         let sizes = project.sizes();
         let sizes64: Vec<u64> = sizes.iter().map(|&n| n as u64).collect();
         let plan = split_to_chunks(self.config.chunk_comparisons.max(1) as f64, &sizes64);
@@ -302,6 +315,48 @@ impl<'a> Queue<'a> {
             project,
             chunk,
         }))
+    }
+
+    /// Records the floor `holder` chose for an auto run, and unholds it to be planned.
+    /// Returns `false` when the run is no longer `holder`'s.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn record_floor(
+        &self,
+        run_id: &str,
+        holder: &str,
+        floor: crate::candidates::Threshold,
+    ) -> Result<bool, StoreError> {
+        self.tx(|tx| {
+            let Some(mut run) = run_is_live(tx, run_id)?.filter(|r| r.held_by(holder)) else {
+                return Ok(false);
+            };
+            run.choose_floor(floor);
+            tx.put_run(&run)?;
+            Ok(true)
+        })
+    }
+
+    /// Records the lowest score an auto run's result may have, chosen by `holder` while
+    /// solving. Returns `false` when the run is no longer `holder`'s.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn record_chosen_threshold(
+        &self,
+        run_id: &str,
+        holder: &str,
+        threshold: f64,
+    ) -> Result<bool, StoreError> {
+        self.tx(|tx| {
+            let Some(mut run) = run_is_live(tx, run_id)?.filter(|r| r.held_by(holder)) else {
+                return Ok(false);
+            };
+            run.record_chosen_threshold(threshold);
+            tx.put_run(&run)?;
+            Ok(true)
+        })
     }
 
     /// Renews `holder`'s lease on a chunk and records its progress. Returns `false` when

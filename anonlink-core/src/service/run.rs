@@ -3,7 +3,44 @@
 use super::Timestamp;
 use super::project::Project;
 use crate::candidates::Threshold;
-use crate::linkage::ResultType;
+use crate::linkage::{ResultType, Solver};
+
+/// The solver a run asks for (an extension of the API: the reference always solves
+/// greedily).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunSolver {
+    /// The reference's greedy solver (the default for a numeric threshold).
+    Greedy,
+    /// The reference's probabilistic solver (merge threshold 0.5, one record per party).
+    Probabilistic,
+    /// Match probabilities from a model of the scores (the default for `auto`).
+    Bayes,
+}
+
+impl RunSolver {
+    /// Parses the API's name (`greedy`, `probabilistic`, `bayes`).
+    pub fn parse(name: &str) -> Option<RunSolver> {
+        match name {
+            "greedy" => Some(RunSolver::Greedy),
+            "probabilistic" => Some(RunSolver::Probabilistic),
+            "bayes" => Some(RunSolver::Bayes),
+            _ => None,
+        }
+    }
+
+    /// The linkage solver.
+    pub fn solver(self) -> Solver {
+        match self {
+            RunSolver::Greedy => Solver::Greedy,
+            RunSolver::Probabilistic => Solver::Probabilistic {
+                merge_threshold: 0.5,
+                deduplicated: true,
+            },
+            RunSolver::Bayes => Solver::Bayes,
+        }
+    }
+}
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -85,6 +122,18 @@ pub struct Run {
     /// Candidate pairs estimated before the comparisons (from a sample).
     #[serde(default)]
     estimated_candidates: Option<u64>,
+    /// Whether the threshold is chosen from the data (`"threshold": "auto"`).
+    #[serde(default)]
+    auto: bool,
+    /// The floor an auto run's comparisons use, once chosen.
+    #[serde(default)]
+    floor: Option<f64>,
+    /// The solver asked for, if any.
+    #[serde(default)]
+    solver: Option<RunSolver>,
+    /// The lowest score in an auto run's result, once solved.
+    #[serde(default)]
+    chosen_threshold: Option<f64>,
 }
 
 impl Run {
@@ -120,7 +169,95 @@ impl Run {
             attempts: 0,
             chunks: None,
             estimated_candidates: None,
+            auto: false,
+            floor: None,
+            solver: None,
+            chosen_threshold: None,
         }
+    }
+
+    /// A new run whose threshold (and, without `solver`, solver) is chosen from the data:
+    /// its comparisons wait for a worker to choose their floor ([`Run::needs_floor`]).
+    pub fn create_auto(
+        project: &Project,
+        solver: Option<RunSolver>,
+        name: String,
+        notes: String,
+        now: Timestamp,
+    ) -> Run {
+        // Until the floor is chosen the search threshold is a placeholder nobody uses.
+        let placeholder = Threshold::positive(1.0).unwrap_or_else(|_| unreachable!());
+        let mut run = Run::create(project, placeholder, name, notes, now);
+        run.auto = true;
+        run.solver = solver;
+        run
+    }
+
+    /// The same run solved by `solver` (an extension: the reference solves greedily).
+    pub fn with_solver(mut self, solver: Option<RunSolver>) -> Run {
+        self.solver = solver;
+        self
+    }
+
+    /// Whether the threshold is chosen from the data.
+    pub fn is_auto(&self) -> bool {
+        self.auto
+    }
+
+    /// Whether a worker must choose the floor of an auto run before its comparisons.
+    pub fn needs_floor(&self) -> bool {
+        self.auto && self.floor.is_none()
+    }
+
+    /// The solver asked for, if any.
+    pub fn solver_asked(&self) -> Option<RunSolver> {
+        self.solver
+    }
+
+    /// The solver the run uses: the one asked for, else Bayes for auto runs and greedy
+    /// (the reference's) for the others.
+    pub fn solver(&self) -> RunSolver {
+        self.solver.unwrap_or(if self.auto {
+            RunSolver::Bayes
+        } else {
+            RunSolver::Greedy
+        })
+    }
+
+    /// The threshold as clients see it: the requested one; for an auto run the lowest
+    /// score of its result once solved (before that the floor, or nothing).
+    pub fn shown_threshold(&self) -> Option<f64> {
+        if self.auto {
+            self.chosen_threshold.or(self.floor)
+        } else {
+            Some(self.threshold.get())
+        }
+    }
+
+    /// `holder` takes an auto run to choose its floor (under a lease: if it dies, another
+    /// worker chooses).
+    pub fn start_choosing_floor(&mut self, holder: &str, now: Timestamp, lease_micros: i64) {
+        self.state = RunState::Running;
+        self.stage = 2;
+        self.time_started.get_or_insert(now);
+        self.chunks = None;
+        self.lease = Some(Lease {
+            holder: holder.to_string(),
+            expires: now.plus_micros(lease_micros),
+        });
+    }
+
+    /// Records an auto run's floor: its comparisons use it; the run is unheld, to be
+    /// planned.
+    pub fn choose_floor(&mut self, floor: Threshold) {
+        self.floor = Some(floor.get());
+        self.threshold = floor;
+        self.lease = None;
+    }
+
+    /// Records the lowest score an auto run's result may have.
+    pub fn record_chosen_threshold(&mut self, threshold: f64) {
+        self.chosen_threshold = Some(threshold);
     }
 
     /// 48 hex characters.
@@ -143,7 +280,8 @@ impl Run {
         &self.notes
     }
 
-    /// The similarity threshold.
+    /// The threshold the comparisons use: the requested one, or an auto run's floor once
+    /// chosen (see [`Run::shown_threshold`] for what clients see).
     pub fn threshold(&self) -> Threshold {
         self.threshold
     }

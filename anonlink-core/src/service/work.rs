@@ -28,14 +28,16 @@ use super::chunk::RunChunk;
 use super::keys::{self, ResultPart};
 use super::project::{Project, UploadState};
 use super::queue::{ChunkOutcome, Claim, Queue, QueueConfig};
-use super::run::Run;
+use super::run::{Run, RunSolver};
 use super::store::{BlobStore, MetadataStore, StoreError};
 use crate::candidates::{
-    self, CandidateEstimate, PairSample, find_chunk, merge_sorted, write_file,
+    self, CandidateEstimate, PairSample, Threshold, find_chunk, merge_sorted, write_file,
 };
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage, ResultType};
+use crate::model::{self, ScoreModel};
 use crate::output;
+use crate::solve;
 
 /// The message of a run whose candidates exceed the configured limit (reference v1.14+).
 pub const TOO_MANY_CANDIDATES: &str =
@@ -381,22 +383,45 @@ impl Worker {
         if total > self.config.max_candidate_pairs {
             return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
         }
-        let mut files: Vec<Box<dyn Read + Send>> = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
-            let blob = chunk.blob().ok_or_else(|| {
-                Failure::Failed(format!(
-                    "chunk {} is done but has no candidates",
-                    chunk.index()
-                ))
-            })?;
-            files.push(self.blobs.open(blob).map_err(store_failure)?);
-        }
         let merge_failed = |e: crate::Error| Failure::Failed(format!("merging chunks: {e}"));
-        // The chunks' files merge into one stream that the solver (or the scores' writer)
-        // reads as it goes: no pair is held beyond the merge's one per file.
-        let stream = merge_sorted(files).map_err(merge_failed)?;
-        let spec = LinkSpec::new(project.result_type(), run.threshold().get());
+        let solver = run.solver();
+        let sizes = project.sizes();
+        // An auto run, or the Bayes solver, first fits the score model over the merged
+        // chunks; the result then comes from the model or from a second pass.
+        let mut threshold = run.threshold().get();
+        let mut model = None;
+        if run.is_auto() || solver == RunSolver::Bayes {
+            let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
+            let fitted = ScoreModel::fit_stream(stream, &sizes, threshold)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            check()?;
+            let report = serde_json::to_vec(&fitted.report(total))
+                .map_err(|e| Failure::Failed(format!("writing the estimate: {e}")))?;
+            self.blobs
+                .put(&keys::estimate(project.id(), run.id()), &mut &report[..])
+                .map_err(store_failure)?;
+            if run.is_auto() {
+                if solver != RunSolver::Bayes || project.result_type() == ResultType::SimilarityScores
+                {
+                    threshold = fitted.suggested().threshold;
+                }
+                if !self
+                    .queue()
+                    .record_chosen_threshold(run.id(), holder, threshold)
+                    .map_err(store_failure)?
+                {
+                    return Err(Failure::Abandoned);
+                }
+            }
+            model = Some(fitted);
+        }
+        let spec = LinkSpec {
+            solver: solver.solver(),
+            ..LinkSpec::new(project.result_type(), threshold)
+        };
         let parts: Vec<ResultPart> = if project.result_type() == ResultType::SimilarityScores {
+            let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
+            let stream = stream.take_while(|p| p.as_ref().map_or(true, |p| p.score >= threshold));
             let mut file = tempfile::tempfile()
                 .map_err(|e| Failure::Retry(format!("a temporary file for the result: {e}")))?;
             {
@@ -416,8 +441,22 @@ impl Worker {
                 .map_err(store_failure)?;
             vec![ResultPart::Whole]
         } else {
-            let result = linkage::solve_stream(stream, &project.sizes(), &spec)
-                .map_err(|e| Failure::Failed(e.to_string()))?;
+            let result = match (&model, solver) {
+                (Some(model), RunSolver::Bayes) => linkage::from_groups(
+                    project.result_type(),
+                    solve::bayes(model, threshold),
+                    &sizes,
+                ),
+                _ => {
+                    // The chunks' files merge into one stream that the solver reads as it
+                    // goes: no pair is held beyond the merge's one per file.
+                    let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
+                    let stream =
+                        stream.take_while(|p| p.as_ref().map_or(true, |p| p.score >= threshold));
+                    linkage::solve_stream(stream, &sizes, &spec)
+                }
+            }
+            .map_err(|e| Failure::Failed(e.to_string()))?;
             check()?;
             let documents = result_documents(&result)
                 .map_err(|e| Failure::Failed(format!("writing the result: {e}")))?;
@@ -449,6 +488,51 @@ impl Worker {
             tracing::warn!(run = %run.id(), error = %e, "removing chunk files");
         }
         Ok(())
+    }
+
+    /// The candidate files of a run's chunks, open for reading.
+    fn open_chunks(&self, chunks: &[RunChunk]) -> Result<Vec<Box<dyn Read + Send>>, Failure> {
+        chunks
+            .iter()
+            .map(|chunk| {
+                let blob = chunk.blob().ok_or_else(|| {
+                    Failure::Failed(format!(
+                        "chunk {} is done but has no candidates",
+                        chunk.index()
+                    ))
+                })?;
+                self.blobs.open(blob).map_err(store_failure)
+            })
+            .collect()
+    }
+
+    /// Chooses the floor of an auto run held by `holder` from its parties' encodings (as
+    /// [`candidates::model_floor`]) and records it, so the run can be planned.
+    ///
+    /// # Errors
+    /// The [`Failure`] to settle (under [`super::queue::Claim::Solve`]): a run whose
+    /// scores cannot be modelled fails with the reason.
+    pub fn choose_floor(&self, run: &Run, project: &Project, holder: &str) -> Result<(), Failure> {
+        let sizes = project.sizes();
+        let parties = (0..sizes.len())
+            .map(|p| self.load_rows(project, p, [0, sizes[p] as u64]))
+            .collect::<Result<Vec<Clks>, Failure>>()?;
+        if self.is_stopping() {
+            return Err(Failure::Interrupted);
+        }
+        let refs: Vec<&Clks> = parties.iter().collect();
+        let floor = candidates::model_floor(&refs, model::CANDIDATES_PER_RECORD, None)
+            .and_then(Threshold::positive)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        tracing::info!(run = %run.id(), floor = floor.get(), "floor chosen");
+        match self
+            .queue()
+            .record_floor(run.id(), holder, floor)
+            .map_err(store_failure)?
+        {
+            true => Ok(()),
+            false => Err(Failure::Abandoned),
+        }
     }
 
     /// Settles the outcome of work on `run` (of `project`) done under `claim`, at its

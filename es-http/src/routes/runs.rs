@@ -8,7 +8,7 @@ use anonlink_core::service::access::{self, Action};
 use anonlink_core::service::keys;
 use anonlink_core::service::project::Project;
 use anonlink_core::service::queue::run_with_progress;
-use anonlink_core::service::run::{Run, RunState};
+use anonlink_core::service::run::{Run, RunSolver, RunState};
 use anonlink_core::service::store::Tx;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -33,6 +33,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/projects/{project_id}/runs/{run_id}/status", get(status))
         .route("/projects/{project_id}/runs/{run_id}/result", get(result))
+        .route("/projects/{project_id}/runs/{run_id}/estimate", get(estimate))
 }
 
 /// The run if it exists in a live project; 403 otherwise.
@@ -78,9 +79,21 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = JsonFields::parse(&headers, &body)?;
+    // An extension no v1 client sends: `"threshold": "auto"`, chosen from the data.
     let threshold = match body.required("threshold")? {
-        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        Value::Number(n) => Some(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) if s == "auto" => None,
         other => return Err(not_of_type(other, "number")),
+    };
+    let solver = match body.get("solver") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(RunSolver::parse(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown solver {name:?} (expected greedy, probabilistic or bayes)"),
+            )
+        })?),
+        Some(other) => return Err(not_of_type(other, "string")),
     };
     let name = body.string("name", "")?;
     let notes = body.string("notes", "")?;
@@ -95,16 +108,28 @@ async fn create(
                     PROJECT_HAS_ERRORS,
                 ));
             }
-            let Ok(threshold) = Threshold::positive(threshold) else {
-                return abort(ApiError::new(StatusCode::BAD_REQUEST, THRESHOLD_RANGE));
+            let run = match threshold {
+                None => Run::create_auto(
+                    &project,
+                    solver,
+                    name.clone(),
+                    notes.clone(),
+                    Timestamp::now(),
+                ),
+                Some(threshold) => {
+                    let Ok(threshold) = Threshold::positive(threshold) else {
+                        return abort(ApiError::new(StatusCode::BAD_REQUEST, THRESHOLD_RANGE));
+                    };
+                    Run::create(
+                        &project,
+                        threshold,
+                        name.clone(),
+                        notes.clone(),
+                        Timestamp::now(),
+                    )
+                    .with_solver(solver)
+                }
             };
-            let run = Run::create(
-                &project,
-                threshold,
-                name.clone(),
-                notes.clone(),
-                Timestamp::now(),
-            );
             tx.put_run(&run)?;
             Ok(run)
         })
@@ -155,9 +180,27 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// §3.10: what describes a run (and answers its creation).
+/// §3.10: what describes a run (and answers its creation); an auto run or one with a
+/// solver asked for also says so (`"auto"`, `"solver"`), and its threshold is the one
+/// chosen (`"auto"` until it is).
 fn describe_run(run: &Run) -> Value {
-    json!({"run_id": run.id(), "threshold": run.threshold().get(), "name": run.name(), "notes": run.notes()})
+    let mut body = json!({"run_id": run.id(), "threshold": shown_threshold(run), "name": run.name(), "notes": run.notes()});
+    add_choice(run, &mut body);
+    body
+}
+
+fn shown_threshold(run: &Run) -> Value {
+    run.shown_threshold().map_or(json!("auto"), |t| json!(t))
+}
+
+/// The extension fields of runs that use them: nothing for a reference run.
+fn add_choice(run: &Run, body: &mut Value) {
+    if run.is_auto() {
+        body["auto"] = json!(true);
+    }
+    if run.is_auto() || run.solver_asked().is_some() {
+        body["solver"] = json!(run.solver().solver().name());
+    }
 }
 
 /// §3.12.
@@ -187,6 +230,10 @@ async fn status(
         "stages": s.stages,
         "current_stage": stage,
     });
+    if run.is_auto() {
+        body["threshold"] = shown_threshold(&run);
+        add_choice(&run, &mut body);
+    }
     match s.state {
         RunState::Error => {
             body["message"] = json!(s.message);
@@ -201,6 +248,45 @@ async fn status(
         }
     }
     Ok(Json(body))
+}
+
+/// The score model's estimate of a completed auto or Bayes run (an extension, for the
+/// result token's holder): the suggested threshold, the estimated precision, recall and
+/// F1 over thresholds, the fitted distributions.
+async fn estimate(
+    State(state): State<AppState>,
+    Path((project_id, run_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = auth_token(&headers)?;
+    let document = blocking(&state, move |inner| {
+        tx(inner, |tx| {
+            let (project, run) = live_run(tx, &project_id, &run_id)?;
+            authorize(tx, &token, &project, Action::RunEstimate)?;
+            match run.status(&project).state {
+                RunState::Error => {
+                    abort(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, RUN_FAILED))
+                }
+                RunState::Completed if run.is_auto() || run.solver() == RunSolver::Bayes => {
+                    Ok(())
+                }
+                RunState::Completed => abort(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "run has no estimate: only runs with threshold auto or the bayes solver do",
+                )),
+                _ => abort(ApiError::new(StatusCode::NOT_FOUND, RUN_NOT_COMPLETE)),
+            }
+        })?;
+        let mut bytes = Vec::new();
+        inner
+            .blobs
+            .open(&keys::estimate(&project_id, &run_id))?
+            .read_to_end(&mut bytes)
+            .map_err(ApiError::internal)?;
+        Ok(bytes)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
 }
 
 /// §3.13: the state checks come before the token check, as in the reference.
