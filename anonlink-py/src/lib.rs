@@ -361,6 +361,86 @@ fn solve_groups(
         .collect())
 }
 
+/// The Bayes solver over `pairs` (best first, found at `floor`) of datasets of `sizes`
+/// records: fits the score model to them and keeps its probable links.
+#[pyfunction]
+fn bayes_solve(
+    py: Python<'_>,
+    pairs: PairColumns,
+    sizes: Vec<usize>,
+    floor: f64,
+) -> PyResult<Vec<Vec<(u32, u32)>>> {
+    let pairs = candidates::CandidatePairs::from_sorted(pairs.into_pairs()?).map_err(to_py)?;
+    let groups = py
+        .detach(|| {
+            anonlink_core::model::ScoreModel::fit(&pairs, &sizes, floor)
+                .map(|model| solve::bayes(&model, floor))
+        })
+        .map_err(to_py)?;
+    Ok(groups_out(&groups))
+}
+
+/// The score model of `datasets` (candidates above a floor chosen from the data) as the
+/// JSON of its report.
+#[pyfunction]
+fn estimate(py: Python<'_>, datasets: &Bound<'_, PyAny>) -> PyResult<String> {
+    let sets = to_datasets(datasets)?;
+    let report = enter_core(py, |progress| {
+        let refs: Vec<&Clks> = sets.iter().collect();
+        let config = Config::new(0.0).with_progress(progress);
+        anonlink_core::model::estimate(&refs, &config, None)
+            .map(|(model, pairs)| model.report(pairs.len() as u64))
+    })?;
+    serde_json::to_string(&report).map_err(|e| AnonlinkError::new_err(e.to_string()))
+}
+
+/// Groups of `datasets` with the threshold (and, without `solver`, the solver) chosen from
+/// the data: the groups, and the JSON of what was chosen and expected.
+#[pyfunction]
+#[pyo3(signature = (datasets, solver=None, merge_threshold=0.5))]
+fn link_auto(
+    py: Python<'_>,
+    datasets: &Bound<'_, PyAny>,
+    solver: Option<&str>,
+    merge_threshold: f64,
+) -> PyResult<(Vec<Vec<(u32, u32)>>, String)> {
+    use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
+    let solver = match solver {
+        None => None,
+        Some("greedy") => Some(Solver::Greedy),
+        Some("probabilistic") => Some(Solver::Probabilistic {
+            merge_threshold,
+            deduplicated: true,
+        }),
+        Some("bayes") => Some(Solver::Bayes),
+        Some(other) => {
+            return Err(AnonlinkError::new_err(format!(
+                "unknown solver {other:?} (expected greedy, probabilistic or bayes)"
+            )));
+        }
+    };
+    let sets = to_datasets(datasets)?;
+    let (result, choice) = enter_core(py, |progress| {
+        let refs: Vec<&Clks> = sets.iter().collect();
+        let mut spec = LinkSpec::new(ResultType::Groups, 0.0);
+        spec.candidates = spec.candidates.with_progress(progress);
+        linkage::link_auto(&refs, &spec, solver).map(|(result, choice, _)| (result, choice))
+    })?;
+    let Linkage::Groups(groups) = result else {
+        return Err(AnonlinkError::new_err("auto linkage did not give groups"));
+    };
+    let choice =
+        serde_json::to_string(&choice).map_err(|e| AnonlinkError::new_err(e.to_string()))?;
+    Ok((groups_out(&groups), choice))
+}
+
+fn groups_out(groups: &solve::Groups) -> Vec<Vec<(u32, u32)>> {
+    groups
+        .iter()
+        .map(|g| g.iter().map(|r| (r.dataset, r.row)).collect())
+        .collect()
+}
+
 /// Candidate pairs as a candidate file (anonlink's serialization format).
 #[pyfunction]
 fn dump_candidates<'py>(py: Python<'py>, pairs: PairColumns) -> PyResult<Bound<'py, PyBytes>> {
@@ -499,6 +579,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(merge_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(solve_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(bayes_solve, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate, m)?)?;
+    m.add_function(wrap_pyfunction!(link_auto, m)?)?;
     m.add_function(wrap_pyfunction!(dump_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(load_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(merge_candidate_files, m)?)?;

@@ -1,6 +1,7 @@
 """Solvers: candidate pairs to groups of records (anonlink's ``solving``)."""
 
-from typing import Iterable, Tuple
+import json
+from typing import Iterable, Optional, Tuple
 
 from anonlink_rs import _native
 from anonlink_rs._arrays import to_native
@@ -29,6 +30,32 @@ def greedy_solve(candidates):
     return tuple(tuple(tuple(r) for r in g) for g in groups)
 
 
+def bayes_solve(candidates, dataset_sizes, floor: float):
+    """This engine's Bayes solver: fits a model of the scores to ``candidates`` (found at
+    ``floor``, best first) and keeps the links it finds more likely than not to be
+    matches, at most one record per dataset in a group.
+
+    :param dataset_sizes: the number of records of every dataset.
+    :return: a tuple of groups, each a tuple of ``(dataset_index, record_index)``, sorted.
+    """
+    parts = to_native(candidates)
+    groups = _native.bayes_solve(parts, [int(n) for n in dataset_sizes], float(floor))
+    return tuple(tuple(tuple(r) for r in g) for g in groups)
+
+
+def auto_solve(datasets, solver: Optional[str] = None, merge_threshold: float = 0.5):
+    """Groups of ``datasets`` (CLKs, as for candidate generation) with the threshold chosen
+    from the data and, without ``solver`` (``"greedy"``, ``"probabilistic"``, ``"bayes"``),
+    the Bayes solver.
+
+    :return: ``(groups, choice)``: the groups as from the other solvers, and a dict of what
+        was chosen (``floor``, ``threshold``, ``solver``) and expected (``expected``:
+        estimated precision, recall and F1; ``confidence``).
+    """
+    groups, choice = _native.link_auto(list(datasets), solver, float(merge_threshold))
+    return tuple(tuple(tuple(r) for r in g) for g in groups), json.loads(choice)
+
+
 greedy_solve_native = greedy_solve
 greedy_solve_python = greedy_solve
 probabilistic_greedy_solve_native = probabilistic_greedy_solve
@@ -46,4 +73,4 @@ def pairs_from_groups(groups) -> Iterable[Tuple[int, int]]:
         raise ValueError("non-bipartite problems are unsupported")
 
 
-__all__ = ["greedy_solve", "pairs_from_groups", "probabilistic_greedy_solve"]
+__all__ = ["auto_solve", "bayes_solve", "greedy_solve", "pairs_from_groups", "probabilistic_greedy_solve"]

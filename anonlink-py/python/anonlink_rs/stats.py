@@ -92,7 +92,21 @@ def plot_similarities_hist(candidate_pairs, bins: int = 100, ax=None, threshold=
     return ax
 
 
+def estimate(datasets):
+    """What a model of the scores says about linking ``datasets`` (CLKs), without the
+    truth: candidates above a floor chosen from the data, the threshold of best estimated
+    F1 (``suggested``), estimated precision, recall and F1 over thresholds (``curve``), the
+    link scores split into expected matches and non-matches (``distribution``), and how far
+    to trust it (``confidence``). Raises ``AnonlinkError`` when the scores cannot be
+    modelled (one dataset, no records, scores all alike).
+    """
+    import json
+
+    return json.loads(_native.estimate(list(datasets)))
+
+
 __all__ = [
+    "estimate",
     "cumul_number_matches_vs_threshold",
     "matches_nonmatches_hist",
     "nonmatch_index_score",
