@@ -137,7 +137,34 @@ fn non_decreasing(values: &[f64], weights: &[f64]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+
     use super::*;
+
+    /// Normal draws (Box–Muller).
+    fn normal(rng: &mut rand_chacha::ChaCha8Rng, mean: f64, sd: f64) -> f64 {
+        let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+        mean + sd * (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    #[test]
+    fn a_planted_mixture_is_recovered() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (nonmatches, matches, sd) in [(3_000, 2_000, 0.02), (500, 4_000, 0.01), (6_000, 300, 0.03)]
+        {
+            let mut excess: Vec<f64> = (0..nonmatches).map(|_| normal(&mut rng, 0.0, sd)).collect();
+            // Matches: well above, with a long tail down towards the non-matches.
+            excess.extend((0..matches).map(|_| 0.06 + normal(&mut rng, 0.0, 0.08).abs()));
+            let fit = ExcessFit::fit(&excess);
+            let (n, m) = (nonmatches as f64, matches as f64);
+            assert!((fit.nonmatch_links - n).abs() < 0.1 * n, "{fit:?}");
+            // Within 6% of the matches, or 1% of all links where matches are few.
+            assert!((fit.matches - m).abs() < 0.06 * m + 0.01 * n, "{} of {m}", fit.matches);
+            assert!((fit.nonmatch_spread - sd).abs() < 0.15 * sd);
+            assert!(fit.probability_at(0.0) < 0.05 && fit.probability_at(0.2) > 0.99);
+            assert_eq!(fit, ExcessFit::fit(&excess), "deterministic");
+        }
+    }
 
     #[test]
     fn pooling_makes_values_non_decreasing() {
