@@ -750,15 +750,30 @@ fn generate_hash_estimate_and_link_auto_end_to_end() {
     let run = |args: &[&str]| anonlink("http://127.0.0.1:9", args);
 
     // One file as clkutil generate writes it.
-    ok(&run(&["generate", "50", &path("people.csv"), "--seed", "3"]));
+    ok(&run(&[
+        "generate",
+        "50",
+        &path("people.csv"),
+        "--seed",
+        "3",
+    ]));
     let text = std::fs::read_to_string(path("people.csv")).unwrap();
     assert!(text.starts_with("INDEX,NAME freetext,DOB YYYY/MM/DD,GENDER M or F\n"));
     assert_eq!(text.lines().count(), 51);
     // Linked datasets with noise and the truth; the same seed, the same files.
     let linked = |out: &str| {
         ok(&run(&[
-            "generate", "1500", out, "--parties", "3", "--overlap", "0.6", "--corruption", "low",
-            "--seed", "8",
+            "generate",
+            "1500",
+            out,
+            "--parties",
+            "3",
+            "--overlap",
+            "0.6",
+            "--corruption",
+            "low",
+            "--seed",
+            "8",
         ]))
     };
     linked(&path("set.csv"));
@@ -770,8 +785,15 @@ fn generate_hash_estimate_and_link_auto_end_to_end() {
     ok(&run(&["generate-default-schema", &path("schema.json")]));
     for p in 1..=3 {
         ok(&run(&[
-            "hash", &path(&format!("set-{p}.csv")), "--schema", &path("schema.json"),
-            "--secret", "shared", "-o", &path(&format!("set-{p}.json")), "-q",
+            "hash",
+            &path(&format!("set-{p}.csv")),
+            "--schema",
+            &path("schema.json"),
+            "--secret",
+            "shared",
+            "-o",
+            &path(&format!("set-{p}.json")),
+            "-q",
         ]));
     }
     let clks: Vec<String> = (1..=3).map(|p| path(&format!("set-{p}.json"))).collect();
@@ -781,22 +803,40 @@ fn generate_hash_estimate_and_link_auto_end_to_end() {
     let mut args = vec!["estimate", "-q", "--output", &est_json, "--plot", &est_svg];
     args.extend(clks.iter().map(String::as_str));
     let out = run(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("suggested threshold") && table.contains("precision"), "{table}");
+    assert!(
+        table.contains("suggested threshold") && table.contains("precision"),
+        "{table}"
+    );
     let est: Value = serde_json::from_slice(&std::fs::read(path("est.json")).unwrap()).unwrap();
     assert_eq!(est["dataset_pairs"].as_array().unwrap().len(), 3);
     let svg = std::fs::read_to_string(path("est.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("Estimated quality"), "{}", &svg[..200]);
+    assert!(
+        svg.starts_with("<svg") && svg.contains("Estimated quality"),
+        "{}",
+        &svg[..200]
+    );
 
     // link --threshold auto: groups, the choice on stderr, accuracy against the truth.
     let (truth, groups_json) = (path("set-truth.csv"), path("groups.json"));
     let mut args = vec!["link", "-t", "auto", "--truth", &truth, "-o", &groups_json];
     args.extend(clks.iter().map(String::as_str));
     let out = run(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("solver bayes") && stderr.contains("estimated:"), "{stderr}");
+    assert!(
+        stderr.contains("solver bayes") && stderr.contains("estimated:"),
+        "{stderr}"
+    );
     let f1: f64 = stderr
         .split("pairwise precision")
         .nth(1)
@@ -804,16 +844,38 @@ fn generate_hash_estimate_and_link_auto_end_to_end() {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(|| panic!("no accuracy in {stderr}"));
     assert!(f1 > 0.9, "{stderr}");
-    let groups: Value = serde_json::from_slice(&std::fs::read(path("groups.json")).unwrap()).unwrap();
+    let groups: Value =
+        serde_json::from_slice(&std::fs::read(path("groups.json")).unwrap()).unwrap();
     for g in groups["groups"].as_array().unwrap() {
-        let parties: std::collections::HashSet<u64> =
-            g.as_array().unwrap().iter().map(|r| r[0].as_u64().unwrap()).collect();
+        let parties: std::collections::HashSet<u64> = g
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_u64().unwrap())
+            .collect();
         assert_eq!(parties.len(), g.as_array().unwrap().len());
     }
 
     // Clear errors, nothing guessed.
-    fails_with(&run(&["link", "-t", "often", &clks[0], &clks[1]]), "neither a number");
-    fails_with(&run(&["link", "-t", "auto", "--k", "3", &clks[0], &clks[1]]), "--k does not apply");
+    fails_with(
+        &run(&["link", "-t", "often", &clks[0], &clks[1]]),
+        "neither a number",
+    );
+    fails_with(
+        &run(&["link", "-t", "auto", "--k", "3", &clks[0], &clks[1]]),
+        "--k does not apply",
+    );
     fails_with(&run(&["estimate", &clks[0]]), "required");
-    fails_with(&run(&["generate", "10", &path("x.csv"), "--parties", "2", "--corruption", "2"]), "outside [0, 1]");
+    fails_with(
+        &run(&[
+            "generate",
+            "10",
+            &path("x.csv"),
+            "--parties",
+            "2",
+            "--corruption",
+            "2",
+        ]),
+        "outside [0, 1]",
+    );
 }

@@ -155,7 +155,9 @@ pub fn pairwise_accuracy(groups: &crate::solve::Groups, entities: &[Vec<u64>]) -
     let mut per_entity: rustc_hash::FxHashMap<u64, Vec<u64>> = rustc_hash::FxHashMap::default();
     for (d, rows) in entities.iter().enumerate() {
         for &e in rows {
-            let counts = per_entity.entry(e).or_insert_with(|| vec![0; entities.len()]);
+            let counts = per_entity
+                .entry(e)
+                .or_insert_with(|| vec![0; entities.len()]);
             counts[d] += 1;
         }
     }
@@ -167,8 +169,16 @@ pub fn pairwise_accuracy(groups: &crate::solve::Groups, entities: &[Vec<u64>]) -
                 / 2
         })
         .sum();
-    let precision = if predicted == 0 { 1.0 } else { correct as f64 / predicted as f64 };
-    let recall = if true_pairs == 0 { 1.0 } else { correct as f64 / true_pairs as f64 };
+    let precision = if predicted == 0 {
+        1.0
+    } else {
+        correct as f64 / predicted as f64
+    };
+    let recall = if true_pairs == 0 {
+        1.0
+    } else {
+        correct as f64 / true_pairs as f64
+    };
     let f1 = if predicted + true_pairs == 0 {
         1.0
     } else {

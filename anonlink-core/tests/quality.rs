@@ -3,6 +3,7 @@
 
 mod common;
 
+use anonlink_core::Error;
 use anonlink_core::candidates::{Config, find};
 use anonlink_core::clk::{Encoder, Schema, default_schema, encode_records};
 use anonlink_core::encoding::Clks;
@@ -12,7 +13,6 @@ use anonlink_core::solve::{self, Groups};
 use anonlink_core::stats::pairwise_accuracy;
 use anonlink_core::synthetic::people::{LinkedSpec, linked};
 use anonlink_core::synthetic::synthetic_datasets;
-use anonlink_core::Error;
 
 /// The entity of every record from the `id` column of the fixtures' CSVs, or from
 /// `party,row,entity`.
@@ -65,7 +65,14 @@ fn hashed(records: &[anonlink_core::synthetic::people::PersonRecord]) -> Clks {
     let rows: Vec<Vec<String>> = records
         .iter()
         .enumerate()
-        .map(|(i, r)| vec![i.to_string(), r.name.clone(), r.dob.clone(), r.gender.clone()])
+        .map(|(i, r)| {
+            vec![
+                i.to_string(),
+                r.name.clone(),
+                r.dob.clone(),
+                r.gender.clone(),
+            ]
+        })
         .collect();
     let bytes = encode_records(&encoder, &rows, false, &|_| true).unwrap();
     Clks::from_concatenated(&bytes, encoder.bytes_per_record()).unwrap()
@@ -82,7 +89,10 @@ fn auto_beats_the_best_reference_configuration_on_the_multiparty_fixtures() {
     let truth = pairwise_accuracy(&groups, &entities_of("multiparty/entities.csv", 5)).unwrap();
     // anonlink's best, chosen with the truth: 0.9085 (probabilistic, t 0.79, merge 0.05).
     assert!(truth.f1 >= 0.91, "5 parties: {truth:?}");
-    assert!((choice.expected.f1 - truth.f1).abs() < 0.03, "{choice:?} {truth:?}");
+    assert!(
+        (choice.expected.f1 - truth.f1).abs() < 0.03,
+        "{choice:?} {truth:?}"
+    );
 
     let abc: Vec<Clks> = ["alice", "bob", "charlie"]
         .iter()
@@ -101,23 +111,30 @@ fn auto_on_febrl4_is_as_good_as_the_best_threshold() {
     let a = common::clks("febrl4/febrl4_a.json");
     let b = common::clks("febrl4/febrl4_b.json");
     let (groups, choice) = auto_groups(&[&a, &b]);
-    let truth_pairs: Vec<(u32, u32)> = std::fs::read_to_string(common::data("febrl4/febrl4_truth.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (x, y) = l.split_once(',').unwrap();
-            (x.parse().unwrap(), y.parse().unwrap())
-        })
-        .collect();
-    let mut entities = vec![(0..5000u64).collect::<Vec<_>>(), (10_000..15_000u64).collect()];
+    let truth_pairs: Vec<(u32, u32)> =
+        std::fs::read_to_string(common::data("febrl4/febrl4_truth.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (x, y) = l.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+    let mut entities = vec![
+        (0..5000u64).collect::<Vec<_>>(),
+        (10_000..15_000u64).collect(),
+    ];
     for (x, y) in truth_pairs {
         entities[1][y as usize] = u64::from(x);
     }
     let truth = pairwise_accuracy(&groups, &entities).unwrap();
     // The best threshold gives 1.0 (greedy, t 0.55–0.7).
     assert!(truth.f1 >= 0.995, "{truth:?}");
-    assert!((choice.expected.f1 - truth.f1).abs() < 0.01, "{choice:?} {truth:?}");
+    assert!(
+        (choice.expected.f1 - truth.f1).abs() < 0.01,
+        "{choice:?} {truth:?}"
+    );
 }
 
 #[test]
@@ -152,7 +169,12 @@ fn the_model_recovers_planted_matches_and_is_deterministic() {
             .collect();
         ps.iter().sum::<f64>() / ps.len() as f64
     };
-    assert!(mean(true) > 0.85 && mean(false) < 0.05, "{} {}", mean(true), mean(false));
+    assert!(
+        mean(true) > 0.85 && mean(false) < 0.05,
+        "{} {}",
+        mean(true),
+        mean(false)
+    );
     // The same input, the same model, to the last bit.
     let again = ScoreModel::fit(&pairs, &[a.len(), b.len()], model.floor()).unwrap();
     assert_eq!(again.links(), model.links());
@@ -176,7 +198,10 @@ fn bayes_is_at_least_greedy_for_two_parties_at_the_same_threshold() {
     let a = common::clks("febrl4/febrl4_a.json");
     let b = common::clks("febrl4/febrl4_b.json");
     let febrl_truth = {
-        let mut e = vec![(0..5000u64).collect::<Vec<_>>(), (10_000..15_000u64).collect()];
+        let mut e = vec![
+            (0..5000u64).collect::<Vec<_>>(),
+            (10_000..15_000u64).collect(),
+        ];
         for l in std::fs::read_to_string(common::data("febrl4/febrl4_truth.csv"))
             .unwrap()
             .lines()
@@ -198,10 +223,12 @@ fn bayes_is_at_least_greedy_for_two_parties_at_the_same_threshold() {
                     solver,
                     ..LinkSpec::new(ResultType::Groups, t)
                 };
-                let Linkage::Groups(g) =
-                    linkage::solve_candidates(&pairs, &[datasets[0].len(), datasets[1].len()], &spec)
-                        .unwrap()
-                else {
+                let Linkage::Groups(g) = linkage::solve_candidates(
+                    &pairs,
+                    &[datasets[0].len(), datasets[1].len()],
+                    &spec,
+                )
+                .unwrap() else {
                     unreachable!()
                 };
                 pairwise_accuracy(&g, entities).unwrap().f1

@@ -369,7 +369,7 @@ fn bayes_solve(
     pairs: PairColumns,
     sizes: Vec<usize>,
     floor: f64,
-) -> PyResult<Vec<Vec<(u32, u32)>>> {
+) -> PyResult<GroupList> {
     let pairs = candidates::CandidatePairs::from_sorted(pairs.into_pairs()?).map_err(to_py)?;
     let groups = py
         .detach(|| {
@@ -403,7 +403,7 @@ fn link_auto(
     datasets: &Bound<'_, PyAny>,
     solver: Option<&str>,
     merge_threshold: f64,
-) -> PyResult<(Vec<Vec<(u32, u32)>>, String)> {
+) -> PyResult<(GroupList, String)> {
     use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
     let solver = match solver {
         None => None,
@@ -434,7 +434,10 @@ fn link_auto(
     Ok((groups_out(&groups), choice))
 }
 
-fn groups_out(groups: &solve::Groups) -> Vec<Vec<(u32, u32)>> {
+/// Groups as lists of `(dataset, row)`.
+type GroupList = Vec<Vec<(u32, u32)>>;
+
+fn groups_out(groups: &solve::Groups) -> GroupList {
     groups
         .iter()
         .map(|g| g.iter().map(|r| (r.dataset, r.row)).collect())

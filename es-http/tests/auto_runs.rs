@@ -9,7 +9,11 @@ use anonlink_core::linkage::{self, LinkSpec, Linkage, ResultType, Solver};
 use common::{Project, Server, canonical_groups, json_document, read_fixture};
 use serde_json::{Value, json};
 
-const ABC: [&str; 3] = ["abc/clks-alice.json", "abc/clks-bob.json", "abc/clks-charlie.json"];
+const ABC: [&str; 3] = [
+    "abc/clks-alice.json",
+    "abc/clks-bob.json",
+    "abc/clks-charlie.json",
+];
 
 fn local(path: &str) -> Clks {
     decode_json_slice(&read_fixture(path), &SizeLimits::default()).unwrap()
@@ -48,7 +52,9 @@ fn auto_groups_run_equals_the_local_auto_linkage() {
     assert_eq!(created["auto"], true);
     let run = created["run_id"].as_str().unwrap().to_string();
     let finished = server.wait_for_run(&p, &run);
-    let threshold = finished["threshold"].as_f64().expect("the chosen threshold");
+    let threshold = finished["threshold"]
+        .as_f64()
+        .expect("the chosen threshold");
 
     let sets: Vec<Clks> = ABC.iter().map(|p| local(p)).collect();
     let refs: Vec<&Clks> = sets.iter().collect();
@@ -67,7 +73,10 @@ fn auto_groups_run_equals_the_local_auto_linkage() {
 
     // The description shows the threshold chosen; the estimate is the result token's.
     let described: Value = server
-        .get(&format!("projects/{}/runs/{run}", p.id), Some(&p.result_token))
+        .get(
+            &format!("projects/{}/runs/{run}", p.id),
+            Some(&p.result_token),
+        )
         .json()
         .unwrap();
     assert_eq!(described["threshold"].as_f64(), Some(threshold));
@@ -85,11 +94,20 @@ fn auto_groups_run_equals_the_local_auto_linkage() {
 fn numeric_runs_stay_the_references_and_solvers_are_checked() {
     let server = Server::start();
     let p = server.create_project("mapping", 2);
-    upload_all(&server, &p, &["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]);
+    upload_all(
+        &server,
+        &p,
+        &["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"],
+    );
     let (status, created) = create(&server, &p, json!({"threshold": 0.9}));
     assert_eq!(status, 201);
     // Nothing a v1 client has not seen.
-    let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["name", "notes", "run_id", "threshold"]);
     let numeric = created["run_id"].as_str().unwrap().to_string();
     let status = server.wait_for_run(&p, &numeric);
@@ -101,17 +119,30 @@ fn numeric_runs_stay_the_references_and_solvers_are_checked() {
     assert_eq!(r.status(), 404);
 
     for (body, message) in [
-        (json!({"threshold": "auto", "solver": "nope"}), "unknown solver"),
+        (
+            json!({"threshold": "auto", "solver": "nope"}),
+            "unknown solver",
+        ),
         (json!({"threshold": "0.5"}), "is not of type 'number'"),
-        (json!({"threshold": "auto", "solver": 3}), "is not of type 'string'"),
+        (
+            json!({"threshold": "auto", "solver": 3}),
+            "is not of type 'string'",
+        ),
     ] {
         let (status, answer) = create(&server, &p, body);
         assert_eq!(status, 400, "{answer}");
-        assert!(answer["detail"].as_str().unwrap().contains(message), "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(message),
+            "{answer}"
+        );
     }
 
     // Auto with the greedy solver: the mapping at the suggested threshold, as locally.
-    let (_, created) = create(&server, &p, json!({"threshold": "auto", "solver": "greedy"}));
+    let (_, created) = create(
+        &server,
+        &p,
+        json!({"threshold": "auto", "solver": "greedy"}),
+    );
     assert_eq!(created["solver"], "greedy");
     let run = created["run_id"].as_str().unwrap().to_string();
     let status = server.wait_for_run(&p, &run);

@@ -416,17 +416,14 @@ pub fn run(server: &ServerArgs, command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Create(args) => {
             let (project, token) = args.project.resolve()?;
-            let run = service.post_json(
-                &format!("projects/{project}/runs"),
-                Some(&token),
-                &{
-                    let mut body = json!({"threshold": args.threshold, "name": args.name, "notes": args.notes});
-                    if let Some(solver) = &args.solver {
-                        body["solver"] = json!(solver);
-                    }
-                    body
-                },
-            )?;
+            let run = service.post_json(&format!("projects/{project}/runs"), Some(&token), &{
+                let mut body =
+                    json!({"threshold": args.threshold, "name": args.name, "notes": args.notes});
+                if let Some(solver) = &args.solver {
+                    body["solver"] = json!(solver);
+                }
+                body
+            })?;
             emit(&run, args.output.as_deref())
         }
         ClientCommand::Results(args) => results(&service, &args),

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use plotters::prelude::*;
 
-use crate::input::read_input;
+use crate::input::read_parties;
 use crate::progress;
 
 /// Arguments of `anonlink estimate`.
@@ -37,19 +37,7 @@ pub struct EstimateArgs {
 }
 
 pub fn run(args: EstimateArgs) -> Result<()> {
-    let inputs = args
-        .inputs
-        .iter()
-        .map(|p| read_input(p, args.binary_size))
-        .collect::<Result<Vec<_>>>()?;
-    let with_blocks = inputs.iter().filter(|i| i.blocks.is_some()).count();
-    let (datasets, blocks): (Vec<Clks>, Vec<Option<Vec<Vec<u64>>>>) =
-        inputs.into_iter().map(|i| (i.clks, i.blocks)).unzip();
-    let blocks: Option<Vec<Vec<Vec<u64>>>> = if with_blocks == datasets.len() {
-        blocks.into_iter().collect()
-    } else {
-        None
-    };
+    let (datasets, blocks) = read_parties(&args.inputs, args.binary_size)?;
     let refs: Vec<&Clks> = datasets.iter().collect();
     let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
     let bar = progress::comparisons_bar(total_comparisons(&sizes), args.quiet);
@@ -59,8 +47,8 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     bar.finish_and_clear();
     let report = model.report(pairs.len() as u64);
     if let Some(path) = &args.output {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut out = std::io::BufWriter::new(file);
         serde_json::to_writer_pretty(&mut out, &report)?;
         out.flush()?;
@@ -96,7 +84,11 @@ fn print_table(r: &Report, out: &mut impl Write) -> Result<()> {
         "{:>9} {:>9} {:>10} {:>9} {:>9} {:>9}",
         "threshold", "links", "matches", "precision", "recall", "F1"
     )?;
-    for p in r.curve.iter().filter(|p| (p.threshold * 100.0).round() as u32 % 2 == 0) {
+    for p in r
+        .curve
+        .iter()
+        .filter(|p| ((p.threshold * 100.0).round() as u32).is_multiple_of(2))
+    {
         writeln!(
             out,
             "{:>9.2} {:>9} {:>10.1} {:>9.4} {:>9.4} {:>9.4}",
@@ -122,7 +114,10 @@ fn plot(r: &Report, path: &Path) -> Result<()> {
         .map(|b| b.links as f64)
         .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&top)
-        .caption("Link scores: expected matches and non-matches", ("sans-serif", 18))
+        .caption(
+            "Link scores: expected matches and non-matches",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
@@ -181,7 +176,11 @@ fn plot(r: &Report, path: &Path) -> Result<()> {
         .draw()?;
     let green = RGBColor(56, 142, 60);
     for (name, color, value) in [
-        ("precision", blue, (|p: &model::QualityPoint| p.precision) as fn(&_) -> f64),
+        (
+            "precision",
+            blue,
+            (|p: &model::QualityPoint| p.precision) as fn(&_) -> f64,
+        ),
         ("recall", orange, |p| p.recall),
         ("F1", green, |p| p.f1),
     ] {
@@ -191,7 +190,9 @@ fn plot(r: &Report, path: &Path) -> Result<()> {
                 color.stroke_width(2),
             ))?
             .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
     chart.draw_series(std::iter::once(PathElement::new(
         vec![(r.suggested.threshold, 0.0), (r.suggested.threshold, 1.02)],

@@ -60,7 +60,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
 
 /// `dir/name-SUFFIX.ext` for `dir/name.ext`.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let name = match path.extension() {
         Some(ext) => format!("{stem}-{suffix}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{suffix}"),

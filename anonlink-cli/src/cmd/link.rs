@@ -12,7 +12,7 @@ use anonlink_core::output;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::input::read_input;
+use crate::input::read_parties;
 use crate::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
@@ -98,21 +98,7 @@ fn parse_result_type(s: &str) -> Result<ResultType, String> {
 }
 
 pub fn run(args: LinkArgs) -> Result<()> {
-    let inputs = args
-        .inputs
-        .iter()
-        .map(|p| read_input(p, args.binary_size))
-        .collect::<Result<Vec<_>>>()?;
-    let with_blocks = inputs.iter().filter(|i| i.blocks.is_some()).count();
-    if with_blocks != 0 && with_blocks != inputs.len() {
-        bail!(
-            "some inputs carry block ids and some do not: give blocks for every party or for none"
-        );
-    }
-    type BlockIds = Vec<Vec<u64>>;
-    let (datasets, blocks): (Vec<Clks>, Vec<Option<BlockIds>>) =
-        inputs.into_iter().map(|i| (i.clks, i.blocks)).unzip();
-    let blocks: Option<Vec<BlockIds>> = blocks.into_iter().collect();
+    let (datasets, blocks) = read_parties(&args.inputs, args.binary_size)?;
     let refs: Vec<&Clks> = datasets.iter().collect();
     let sizes: Vec<usize> = datasets.iter().map(Clks::len).collect();
 
@@ -138,7 +124,9 @@ pub fn run(args: LinkArgs) -> Result<()> {
     spec.solver = solver.unwrap_or(Solver::Greedy);
     if args.threshold == ThresholdArg::Auto {
         if args.k.is_some() {
-            bail!("--k does not apply under --threshold auto (the model needs every record's candidates)");
+            bail!(
+                "--k does not apply under --threshold auto (the model needs every record's candidates)"
+            );
         }
         return run_auto(&args, &refs, &spec, solver, &bar);
     }
@@ -223,8 +211,7 @@ fn run_auto(
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
     let start = Instant::now();
-    let (result, choice, _model) =
-        linkage::link_auto(datasets, spec, solver).context("linking")?;
+    let (result, choice, _model) = linkage::link_auto(datasets, spec, solver).context("linking")?;
     bar.finish_and_clear();
     write_result(args.output.as_deref(), &result)?;
     if !args.quiet {
@@ -351,7 +338,11 @@ fn read_entities(path: &std::path::Path, text: &str) -> Result<Vec<Vec<u64>>> {
             Some((party, row, fields.next()?.trim().to_string()))
         })();
         let Some((party, row, entity)) = parsed else {
-            bail!("{}: line {}: expected party,row,entity", path.display(), n + 1);
+            bail!(
+                "{}: line {}: expected party,row,entity",
+                path.display(),
+                n + 1
+            );
         };
         let next = ids.len() as u64;
         let id = *ids.entry(entity).or_insert(next);

@@ -298,11 +298,8 @@ impl<'a> FloorSample<'a> {
                 let (n_big, n_small) = (datasets[big].len() as u64, datasets[small].len() as u64);
                 rows += n_big as f64;
                 let total = n_big.saturating_mul(n_small);
-                let plan = PairSample::plan_within(
-                    n_big,
-                    n_small,
-                    FLOOR_SAMPLE_COMPARISONS.min(total),
-                );
+                let plan =
+                    PairSample::plan_within(n_big, n_small, FLOOR_SAMPLE_COMPARISONS.min(total));
                 let picked: Vec<u32> = plan
                     .ranges
                     .iter()

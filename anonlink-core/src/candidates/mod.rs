@@ -25,8 +25,8 @@ mod top_k;
 
 pub use self::blocking::find_blocked;
 pub use self::estimate::{
-    BYTES_PER_CANDIDATE, CandidateEstimate, LOWEST_FLOOR, PairSample, SAMPLE_COMPARISONS,
-    COMPETITORS, COVERED_SHARE, combine as combine_estimates, estimate, floor_for, model_floor,
+    BYTES_PER_CANDIDATE, COMPETITORS, COVERED_SHARE, CandidateEstimate, LOWEST_FLOOR, PairSample,
+    SAMPLE_COMPARISONS, combine as combine_estimates, estimate, floor_for, model_floor,
 };
 pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
 pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};

@@ -63,7 +63,11 @@ impl ExcessFit {
             .iter()
             .enumerate()
             .map(|(b, &c)| {
-                let low = if b == 0 { 0.0 } else { cdf(start + b as f64 * width) };
+                let low = if b == 0 {
+                    0.0
+                } else {
+                    cdf(start + b as f64 * width)
+                };
                 let high = if b + 1 == bins {
                     1.0
                 } else {
@@ -150,7 +154,8 @@ mod tests {
     #[test]
     fn a_planted_mixture_is_recovered() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for (nonmatches, matches, sd) in [(3_000, 2_000, 0.02), (500, 4_000, 0.01), (6_000, 300, 0.03)]
+        for (nonmatches, matches, sd) in
+            [(3_000, 2_000, 0.02), (500, 4_000, 0.01), (6_000, 300, 0.03)]
         {
             let mut excess: Vec<f64> = (0..nonmatches).map(|_| normal(&mut rng, 0.0, sd)).collect();
             // Matches: well above, with a long tail down towards the non-matches.
@@ -159,7 +164,11 @@ mod tests {
             let (n, m) = (nonmatches as f64, matches as f64);
             assert!((fit.nonmatch_links - n).abs() < 0.1 * n, "{fit:?}");
             // Within 6% of the matches, or 1% of all links where matches are few.
-            assert!((fit.matches - m).abs() < 0.06 * m + 0.01 * n, "{} of {m}", fit.matches);
+            assert!(
+                (fit.matches - m).abs() < 0.06 * m + 0.01 * n,
+                "{} of {m}",
+                fit.matches
+            );
             assert!((fit.nonmatch_spread - sd).abs() < 0.15 * sd);
             assert!(fit.probability_at(0.0) < 0.05 && fit.probability_at(0.2) > 0.99);
             assert_eq!(fit, ExcessFit::fit(&excess), "deterministic");
@@ -168,7 +177,10 @@ mod tests {
 
     #[test]
     fn pooling_makes_values_non_decreasing() {
-        let out = non_decreasing(&[0.0, 0.5, 0.2, 0.9, 0.0, 1.0], &[1.0, 1.0, 1.0, 1.0, 0.0, 1.0]);
+        let out = non_decreasing(
+            &[0.0, 0.5, 0.2, 0.9, 0.0, 1.0],
+            &[1.0, 1.0, 1.0, 1.0, 0.0, 1.0],
+        );
         assert_eq!(out.len(), 6);
         assert!(out.windows(2).all(|w| w[0] <= w[1]), "{out:?}");
         assert!((out[1] - 0.35).abs() < 1e-12 && (out[2] - 0.35).abs() < 1e-12);

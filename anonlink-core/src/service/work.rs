@@ -401,7 +401,8 @@ impl Worker {
                 .put(&keys::estimate(project.id(), run.id()), &mut &report[..])
                 .map_err(store_failure)?;
             if run.is_auto() {
-                if solver != RunSolver::Bayes || project.result_type() == ResultType::SimilarityScores
+                if solver != RunSolver::Bayes
+                    || project.result_type() == ResultType::SimilarityScores
                 {
                     threshold = fitted.suggested().threshold;
                 }

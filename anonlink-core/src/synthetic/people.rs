@@ -120,9 +120,7 @@ pub struct LinkedDatasets {
 pub fn people(n: usize, seed: u64) -> Vec<PersonRecord> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let draw = Draw::new();
-    (0..n)
-        .map(|_| record_of(&draw.person(&mut rng)))
-        .collect()
+    (0..n).map(|_| record_of(&draw.person(&mut rng))).collect()
 }
 
 /// Linked datasets of `spec`.
@@ -132,7 +130,10 @@ pub fn people(n: usize, seed: u64) -> Vec<PersonRecord> {
 pub fn linked(spec: &LinkedSpec) -> Result<LinkedDatasets> {
     if spec.parties < 2 {
         return Err(Error::Usage {
-            reason: format!("linked datasets need at least 2 parties, not {}", spec.parties),
+            reason: format!(
+                "linked datasets need at least 2 parties, not {}",
+                spec.parties
+            ),
         });
     }
     if !(0.0..=1.0).contains(&spec.overlap) {
@@ -351,7 +352,11 @@ fn typo(word: &str, rng: &mut ChaCha8Rng) -> String {
 /// or a digit of the year mistyped.
 fn slip(dob: NaiveDate, rng: &mut ChaCha8Rng) -> String {
     let date = match rng.random_range(0..4) {
-        0 => dob + Duration::days(rng.random_range(1..=3) * if rng.random_bool(0.5) { 1 } else { -1 }),
+        0 => {
+            dob + Duration::days(
+                rng.random_range(1..=3) * if rng.random_bool(0.5) { 1 } else { -1 },
+            )
+        }
         1 if dob.day() <= 12 => {
             NaiveDate::from_ymd_opt(dob.year(), dob.day(), dob.month()).unwrap_or(dob)
         }
@@ -377,7 +382,10 @@ mod tests {
         assert_ne!(a, people(200, 2));
         for r in &a {
             assert_eq!(r.name.split(' ').count(), 2, "{r:?}");
-            assert!(NaiveDate::parse_from_str(&r.dob, "%Y/%m/%d").is_ok(), "{r:?}");
+            assert!(
+                NaiveDate::parse_from_str(&r.dob, "%Y/%m/%d").is_ok(),
+                "{r:?}"
+            );
             assert!(r.gender == "M" || r.gender == "F");
         }
         let mut out = Vec::new();
@@ -420,7 +428,13 @@ mod tests {
             }
         }
         assert!(same > 10 && differ > 10, "{same} same, {differ} differ");
-        assert!(linked(&LinkedSpec { parties: 1, ..spec.clone() }).is_err());
+        assert!(
+            linked(&LinkedSpec {
+                parties: 1,
+                ..spec.clone()
+            })
+            .is_err()
+        );
         assert!("2".parse::<Corruption>().is_err() && "nope".parse::<Corruption>().is_err());
     }
 }

@@ -77,7 +77,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let truth = pairwise_accuracy(&groups, &entities)?;
     let probabilistic = if datasets.len() > 2 {
-        format!("{:.4} (t {:.2}, m {})", prob_best.0, prob_best.1, prob_best.2)
+        format!(
+            "{:.4} (t {:.2}, m {})",
+            prob_best.0, prob_best.1, prob_best.2
+        )
     } else {
         "—".into()
     };
@@ -104,7 +107,11 @@ fn read_truth(path: &Path, datasets: &[Clks]) -> Result<Vec<Vec<u64>>, Box<dyn s
     let mut entities: Vec<Vec<u64>> = datasets
         .iter()
         .enumerate()
-        .map(|(d, c)| (0..c.len()).map(|r| (1 << 63) | ((d as u64) << 40) | r as u64).collect())
+        .map(|(d, c)| {
+            (0..c.len())
+                .map(|r| (1 << 63) | ((d as u64) << 40) | r as u64)
+                .collect()
+        })
         .collect();
     let mut reader = csv::Reader::from_path(path)?;
     for row in reader.records() {

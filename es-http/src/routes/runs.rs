@@ -33,7 +33,10 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/projects/{project_id}/runs/{run_id}/status", get(status))
         .route("/projects/{project_id}/runs/{run_id}/result", get(result))
-        .route("/projects/{project_id}/runs/{run_id}/estimate", get(estimate))
+        .route(
+            "/projects/{project_id}/runs/{run_id}/estimate",
+            get(estimate),
+        )
 }
 
 /// The run if it exists in a live project; 403 otherwise.
@@ -267,9 +270,7 @@ async fn estimate(
                 RunState::Error => {
                     abort(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, RUN_FAILED))
                 }
-                RunState::Completed if run.is_auto() || run.solver() == RunSolver::Bayes => {
-                    Ok(())
-                }
+                RunState::Completed if run.is_auto() || run.solver() == RunSolver::Bayes => Ok(()),
                 RunState::Completed => abort(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "run has no estimate: only runs with threshold auto or the bayes solver do",
