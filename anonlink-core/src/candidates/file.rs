@@ -37,14 +37,62 @@ pub fn write_file<'a, W: Write>(
 }
 
 fn write_entry<W: Write>(writer: &mut W, p: &CandidatePair) -> Result<()> {
+    writer.write_all(&entry_bytes(p))?;
+    Ok(())
+}
+
+fn entry_bytes(p: &CandidatePair) -> [u8; 24] {
     let mut entry = [0u8; 24];
     entry[0..8].copy_from_slice(&p.score.to_le_bytes());
     entry[8..12].copy_from_slice(&p.dataset0.to_le_bytes());
     entry[12..16].copy_from_slice(&p.dataset1.to_le_bytes());
     entry[16..20].copy_from_slice(&p.row0.to_le_bytes());
     entry[20..24].copy_from_slice(&p.row1.to_le_bytes());
-    writer.write_all(&entry)?;
-    Ok(())
+    entry
+}
+
+/// Pairs held in memory read as a candidate file, made as it is read: the bytes of one
+/// entry at a time, never a copy of them all.
+pub(crate) struct PairsAsFile {
+    pairs: std::vec::IntoIter<CandidatePair>,
+    pending: [u8; 24],
+    at: usize,
+    end: usize,
+}
+
+impl PairsAsFile {
+    pub(crate) fn new(pairs: Vec<CandidatePair>) -> PairsAsFile {
+        let mut pending = [0u8; 24];
+        pending[..HEADER_LEN].copy_from_slice(&HEADER);
+        PairsAsFile {
+            pairs: pairs.into_iter(),
+            pending,
+            at: 0,
+            end: HEADER_LEN,
+        }
+    }
+}
+
+impl Read for PairsAsFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            if self.at == self.end {
+                match self.pairs.next() {
+                    Some(p) => {
+                        self.pending = entry_bytes(&p);
+                        (self.at, self.end) = (0, 24);
+                    }
+                    None => break,
+                }
+            }
+            let n = (self.end - self.at).min(buf.len() - written);
+            buf[written..written + n].copy_from_slice(&self.pending[self.at..self.at + n]);
+            self.at += n;
+            written += n;
+        }
+        Ok(written)
+    }
 }
 
 /// Reads every pair of a candidate file, in file order.
@@ -331,6 +379,35 @@ pub fn merge_files<R: Read, W: Write>(inputs: Vec<R>, writer: W) -> Result<u64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_in_memory_read_as_their_file() {
+        let pairs: Vec<CandidatePair> = (0..1000u32)
+            .map(|i| CandidatePair {
+                score: 1.0 - f64::from(i) / 2000.0,
+                dataset0: i % 3,
+                dataset1: 3 + i % 2,
+                row0: i,
+                row1: i * 7,
+            })
+            .collect();
+        let mut expected = Vec::new();
+        write_file(&pairs, &mut expected).unwrap();
+        // Read in odd-sized pieces, as a buffered reader might.
+        let mut reader = PairsAsFile::new(pairs.clone());
+        let mut got = Vec::new();
+        let mut piece = [0u8; 37];
+        loop {
+            let n = reader.read(&mut piece).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&piece[..n]);
+        }
+        assert_eq!(got, expected);
+        assert_eq!(read_file(PairsAsFile::new(pairs.clone())).unwrap(), pairs);
+        assert_eq!(read_file(PairsAsFile::new(Vec::new())).unwrap(), Vec::new());
+    }
 
     use crate::testing::pair;
 

@@ -113,6 +113,15 @@ impl SortedRuns {
         if self.buffer.is_empty() && pairs.len() >= self.budget.pairs() {
             std::mem::swap(&mut self.buffer, pairs);
         } else {
+            // Grown by doubling, the buffer would briefly hold its old and its new copy (one
+            // and a half budgets) and keep twice what it needs: it grows to the budget, then
+            // exactly.
+            let wanted = self.buffer.len() + pairs.len();
+            if wanted > self.buffer.capacity() {
+                let target = (self.buffer.capacity() * 2)
+                    .clamp(wanted, wanted.max(self.budget.pairs()));
+                self.buffer.reserve_exact(target - self.buffer.len());
+            }
             self.buffer.append(pairs);
         }
         if self.buffer.len() >= self.budget.pairs() {
@@ -184,15 +193,14 @@ impl SortedRuns {
             let file = File::open(path).map_err(|e| spill_error(Some(path), e))?;
             inputs.push(Box::new(BufReader::with_capacity(1 << 16, file)));
         }
+        // The pairs still in memory merge from their sorted buffer, without a copy.
         if !memory.is_empty() {
-            let mut bytes = Vec::with_capacity(HEADER_LEN + 24 * memory.len());
-            write_file(&memory, &mut bytes)?;
-            drop(memory);
-            inputs.push(Box::new(std::io::Cursor::new(bytes)));
+            inputs.push(Box::new(super::file::PairsAsFile::new(memory)));
         }
+        let merged = merge_sorted(inputs)?;
         Ok(CandidateStream {
             len: self.len,
-            source: Source::Merged(Box::new(merge_sorted(inputs)?)),
+            source: Source::Merged(Box::new(merged)),
             _dir: self.dir.take(),
         })
     }
