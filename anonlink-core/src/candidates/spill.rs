@@ -118,8 +118,8 @@ impl SortedRuns {
             // exactly.
             let wanted = self.buffer.len() + pairs.len();
             if wanted > self.buffer.capacity() {
-                let target = (self.buffer.capacity() * 2)
-                    .clamp(wanted, wanted.max(self.budget.pairs()));
+                let target =
+                    (self.buffer.capacity() * 2).clamp(wanted, wanted.max(self.budget.pairs()));
                 self.buffer.reserve_exact(target - self.buffer.len());
             }
             self.buffer.append(pairs);
