@@ -81,6 +81,9 @@ pub struct ServiceConfig {
     pub max_candidate_pairs: u64,
     /// Workers in this process: chunks computed at the same time (each uses every core).
     pub workers: usize,
+    /// Bytes each worker holds of a chunk's candidate pairs before it sorts them into runs
+    /// on disk.
+    pub chunk_memory_bytes: usize,
     /// Seconds a worker's claim on a run or chunk lasts without renewal.
     pub lease_seconds: u64,
     /// Target number of comparisons per chunk: a run's comparisons are split into chunks
@@ -100,6 +103,7 @@ impl Default for ServiceConfig {
             max_request_bytes: defaults::MAX_REQUEST_BYTES,
             max_candidate_pairs: defaults::MAX_CANDIDATE_PAIRS,
             workers: defaults::WORKERS,
+            chunk_memory_bytes: defaults::CHUNK_MEMORY_BYTES,
             lease_seconds: defaults::LEASE_SECONDS,
             chunk_comparisons: defaults::CHUNK_COMPARISONS,
             max_parties: defaults::MAX_PARTIES,
@@ -118,6 +122,7 @@ impl ServiceConfig {
                 ..QueueConfig::default()
             },
             max_candidate_pairs: self.max_candidate_pairs,
+            chunk_memory_bytes: self.chunk_memory_bytes,
             ..WorkConfig::default()
         }
     }

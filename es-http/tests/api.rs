@@ -742,3 +742,35 @@ fn oversized_bodies_are_refused_without_state_change() {
         201
     );
 }
+
+#[test]
+fn chunks_over_their_memory_budget_spill_and_give_the_same_result() {
+    use anonlink_core::encoding::{SizeLimits, decode_json_slice};
+    use anonlink_core::linkage::{LinkSpec, ResultType, link};
+    // A budget of 200 pairs: every chunk of febrl4 at 0.75 writes several runs to disk.
+    let config = es_http::ServiceConfig {
+        chunk_memory_bytes: 24 * 200,
+        ..common::test_config()
+    };
+    let server = Server::start_with(config);
+    let p = server.create_project("similarity_scores", 2);
+    for (party, path) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]
+        .iter()
+        .enumerate()
+    {
+        server.upload_json(&p, party, common::read_fixture(path));
+    }
+    let run = server.create_run(&p, 0.75);
+    server.wait_for_run(&p, &run);
+    let got = server.result(&p, &run, &p.result_token);
+    let local =
+        |path| decode_json_slice(&common::read_fixture(path), &SizeLimits::default()).unwrap();
+    let (a, b) = (local("febrl4/febrl4_a.json"), local("febrl4/febrl4_b.json"));
+    let (expected, _) = link(
+        &[&a, &b],
+        &LinkSpec::new(ResultType::SimilarityScores, 0.75),
+    )
+    .unwrap();
+    assert_eq!(got, serde_json::to_value(&expected).unwrap());
+    assert!(got["similarity_scores"].as_array().unwrap().len() > 5_000);
+}

@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// Workers in this process: chunks computed at the same time (each one uses every core).
     #[arg(long, env = "ANONLINK_WORKERS", default_value_t = defaults::WORKERS)]
     workers: usize,
+    /// Memory, in MiB, each worker holds of a chunk's candidate pairs before it sorts them
+    /// into runs in the temporary directory (TMPDIR): at low thresholds a chunk takes disk,
+    /// not memory.
+    #[arg(long, env = "ANONLINK_MEMORY_LIMIT", default_value_t = (defaults::CHUNK_MEMORY_BYTES >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    memory_limit: u64,
     /// Largest request body, in bytes.
     #[arg(long, env = "ANONLINK_MAX_REQUEST_BYTES", default_value_t = defaults::MAX_REQUEST_BYTES)]
     max_request_bytes: usize,
@@ -127,6 +133,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_request_bytes: args.max_request_bytes,
         max_candidate_pairs: args.max_candidate_pairs,
         workers: args.workers,
+        chunk_memory_bytes: usize::try_from(args.memory_limit.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
         lease_seconds: args.lease_seconds.max(1),
         chunk_comparisons: args.chunk_comparisons,
         max_parties: args.max_parties,

@@ -36,6 +36,25 @@ pub fn write_file<'a, W: Write>(
     Ok(())
 }
 
+/// Writes a stream of pairs as a candidate file; returns how many were written.
+///
+/// # Errors
+/// The stream's first error; [`Error::Io`] when writing fails.
+pub fn write_stream<W: Write>(
+    pairs: impl Iterator<Item = Result<CandidatePair>>,
+    writer: W,
+) -> Result<u64> {
+    let mut writer = BufWriter::with_capacity(1 << 20, writer);
+    writer.write_all(&HEADER)?;
+    let mut n = 0;
+    for p in pairs {
+        write_entry(&mut writer, &p?)?;
+        n += 1;
+    }
+    writer.flush()?;
+    Ok(n)
+}
+
 fn write_entry<W: Write>(writer: &mut W, p: &CandidatePair) -> Result<()> {
     writer.write_all(&entry_bytes(p))?;
     Ok(())

@@ -28,7 +28,9 @@ pub use self::estimate::{
     BYTES_PER_CANDIDATE, COMPETITORS, COVERED_SHARE, CandidateEstimate, LOWEST_FLOOR, PairSample,
     SAMPLE_COMPARISONS, combine as combine_estimates, estimate, floor_for, model_floor,
 };
-pub use self::file::{FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file};
+pub use self::file::{
+    FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file, write_stream,
+};
 pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};
 pub use self::top_k::EnforceK;
 
@@ -547,6 +549,23 @@ pub fn split_to_chunks(chunk_size_aim: f64, sizes: &[u64]) -> Vec<Chunk> {
 }
 
 impl Chunk {
+    /// Maps a pair found over the chunk's records (datasets 0 and 1, rows from 0) to the
+    /// chunk's datasets and whole-dataset rows. Relabelling by constants keeps the
+    /// canonical order.
+    pub fn relabel(&self) -> impl Fn(CandidatePair) -> CandidatePair + use<> {
+        let (datasets, offsets) = (
+            self.datasets,
+            [self.ranges[0][0] as u32, self.ranges[1][0] as u32],
+        );
+        move |p| CandidatePair {
+            score: p.score,
+            dataset0: datasets[0],
+            dataset1: datasets[1],
+            row0: p.row0 + offsets[0],
+            row1: p.row1 + offsets[1],
+        }
+    }
+
     /// Number of comparisons the chunk makes without blocking.
     pub fn comparisons(&self) -> u64 {
         let len = |r: [u64; 2]| r[1].saturating_sub(r[0]);
@@ -583,6 +602,35 @@ pub fn find_chunk(
     blocks: Option<[&[Vec<u64>]; 2]>,
     config: &Config,
 ) -> Result<CandidatePairs> {
+    check_chunk(chunk, records)?;
+    let local = match blocks {
+        Some([b0, b1]) => find_blocked(&records, &[b0.to_vec(), b1.to_vec()], config)?,
+        None => find(&records, config)?,
+    };
+    let relabel = chunk.relabel();
+    let pairs = local.into_vec().into_iter().map(relabel).collect();
+    Ok(CandidatePairs { pairs })
+}
+
+/// [`find_chunk`] without blocks, in bounded memory: the chunk's pairs go to `runs` (sorted
+/// runs on disk beyond their budget) with the rows of `records`; stream them with
+/// [`SortedRuns::into_stream`] and map them with [`Chunk::relabel`] to get exactly the pairs
+/// of [`find_chunk`].
+///
+/// # Errors
+/// As [`find_chunk`]; [`Error::Spill`] when the pairs cannot be written to disk.
+pub fn find_chunk_into(
+    chunk: &Chunk,
+    records: [&Clks; 2],
+    config: &Config,
+    runs: SortedRuns,
+) -> Result<SortedRuns> {
+    check_chunk(chunk, records)?;
+    find_into(&records, config, runs)
+}
+
+/// The records of a chunk must be its ranges' rows, of datasets in increasing order.
+fn check_chunk(chunk: &Chunk, records: [&Clks; 2]) -> Result<()> {
     if chunk.datasets[0] >= chunk.datasets[1] {
         return Err(Error::Chunk {
             reason: format!(
@@ -609,24 +657,7 @@ pub fn find_chunk(
             });
         }
     }
-    let local = match blocks {
-        Some([b0, b1]) => find_blocked(&records, &[b0.to_vec(), b1.to_vec()], config)?,
-        None => find(&records, config)?,
-    };
-    // Relabelling by constants keeps the canonical order.
-    let offsets = [chunk.ranges[0][0] as u32, chunk.ranges[1][0] as u32];
-    let pairs = local
-        .into_vec()
-        .into_iter()
-        .map(|p| CandidatePair {
-            score: p.score,
-            dataset0: chunk.datasets[0],
-            dataset1: chunk.datasets[1],
-            row0: p.row0 + offsets[0],
-            row1: p.row1 + offsets[1],
-        })
-        .collect();
-    Ok(CandidatePairs { pairs })
+    Ok(())
 }
 
 /// Total number of comparisons an unblocked search of these datasets makes.

@@ -8,6 +8,10 @@ pub const MAX_REQUEST_BYTES: usize = 2 << 30;
 /// `SOLVER_MAX_CANDIDATE_PAIRS`).
 pub const MAX_CANDIDATE_PAIRS: u64 = 100_000_000;
 
+/// Bytes a worker holds of a chunk's candidate pairs before it sorts them into runs on
+/// disk (a chunk at a low threshold then takes disk, not memory).
+pub const CHUNK_MEMORY_BYTES: usize = 1 << 30;
+
 /// Workers per process: chunks computed at the same time, each using every core.
 pub const WORKERS: usize = 1;
 

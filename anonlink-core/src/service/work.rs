@@ -31,7 +31,8 @@ use super::queue::{ChunkOutcome, Claim, Queue, QueueConfig};
 use super::run::{Run, RunSolver};
 use super::store::{BlobStore, MetadataStore, StoreError};
 use crate::candidates::{
-    self, CandidateEstimate, PairSample, Threshold, find_chunk, merge_sorted, write_file,
+    self, CandidateEstimate, MemoryBudget, PairSample, SortedRuns, Threshold, find_chunk,
+    find_chunk_into, merge_sorted, write_file, write_stream,
 };
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage, ResultType};
@@ -107,6 +108,9 @@ pub struct WorkConfig {
     pub max_candidate_pairs: u64,
     /// How often a chunk's progress is written (and its lease renewed).
     pub report_every: Duration,
+    /// Bytes a chunk's candidate pairs may take in memory before they are sorted into runs
+    /// on disk (the system's temporary directory).
+    pub chunk_memory_bytes: usize,
 }
 
 impl Default for WorkConfig {
@@ -115,6 +119,7 @@ impl Default for WorkConfig {
             queue: QueueConfig::default(),
             max_candidate_pairs: super::defaults::MAX_CANDIDATE_PAIRS,
             report_every: Duration::from_millis(super::defaults::REPORT_EVERY_MILLIS),
+            chunk_memory_bytes: super::defaults::CHUNK_MEMORY_BYTES,
         }
     }
 }
@@ -207,38 +212,49 @@ impl Worker {
         let config =
             candidates::Config::new(run.threshold().get()).with_progress(Arc::new(progress));
         let block_refs = blocks.as_ref().map(|s| [&s[0][..], &s[1][..]]);
-        let pairs = match find_chunk(work, [&a, &b], block_refs, &config) {
-            Ok(p) => p,
-            Err(crate::Error::Cancelled) if self.is_stopping() => {
-                return Err(Failure::Interrupted);
-            }
-            Err(crate::Error::Cancelled) => return Err(Failure::Abandoned),
-            Err(e) => return Err(Failure::Failed(e.to_string())),
+        let failed = |e: crate::Error| match e {
+            crate::Error::Cancelled if self.is_stopping() => Failure::Interrupted,
+            crate::Error::Cancelled => Failure::Abandoned,
+            e => Failure::Failed(e.to_string()),
         };
-        drop((a, b, blocks));
         let max = self.config.max_candidate_pairs;
-        // Over the limit on its own: fail before storing a file nobody can use.
-        if pairs.len() as u64 > max {
-            return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
-        }
-
+        let too_many = || Failure::Failed(TOO_MANY_CANDIDATES.to_string());
         let key = keys::chunk_candidates(project.id(), run.id(), chunk.index(), holder);
-        let mut file = Vec::with_capacity(4 + 24 * pairs.len());
-        write_file(pairs.iter(), &mut file)
-            .map_err(|e| Failure::Failed(format!("writing candidates: {e}")))?;
-        self.blobs
-            .put(&key, &mut &file[..])
-            .map_err(store_failure)?;
+        let mut file = tempfile::tempfile()
+            .map_err(|e| Failure::Retry(format!("a temporary file for the candidates: {e}")))?;
+        let found = match block_refs {
+            // Blocks bound a chunk's pairs already: they are found in memory.
+            Some(_) => {
+                let pairs = find_chunk(work, [&a, &b], block_refs, &config).map_err(failed)?;
+                drop((a, b, blocks));
+                // Over the limit on its own: fail before storing a file nobody can use.
+                if pairs.len() as u64 > max {
+                    return Err(too_many());
+                }
+                write_file(pairs.iter(), &mut file)
+                    .map_err(|e| Failure::Retry(format!("writing candidates: {e}")))?;
+                pairs.len() as u64
+            }
+            // Otherwise in sorted runs within the memory budget, on disk beyond it.
+            None => {
+                let budget = MemoryBudget::bytes(self.config.chunk_memory_bytes);
+                let runs = find_chunk_into(work, [&a, &b], &config, SortedRuns::new(budget))
+                    .map_err(failed)?;
+                drop((a, b, blocks));
+                if runs.len() > max {
+                    return Err(too_many());
+                }
+                let relabel = work.relabel();
+                let stream = runs.into_stream().map_err(failed)?;
+                write_stream(stream.map(|p| p.map(&relabel)), &mut file).map_err(failed)?
+            }
+        };
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| Failure::Retry(format!("writing candidates: {e}")))?;
+        self.blobs.put(&key, &mut file).map_err(store_failure)?;
         let outcome = self
             .queue()
-            .complete_chunk(
-                run.id(),
-                chunk.index(),
-                holder,
-                pairs.len() as u64,
-                &key,
-                max,
-            )
+            .complete_chunk(run.id(), chunk.index(), holder, found, &key, max)
             .map_err(store_failure)?;
         match outcome {
             ChunkOutcome::Recorded { run_ready } => Ok(run_ready),
