@@ -43,3 +43,48 @@ for t in "${thresholds[@]}"; do
   rate=$(awk -v c="$comparisons" -v s="$seconds" 'BEGIN {printf "%.3g", c / s}')
   echo "| $t | $candidates | $seconds s | $rate | $((rss / 1024)) MiB | $(( $(cat "$W/disk") / 1024 )) MiB |"
 done
+
+# The same runs through the service (a fresh `anonlink serve` per threshold, one worker,
+# the candidate limit raised so that 0.7 runs): run time from its status, peak RSS.
+echo
+echo "| service: threshold | candidates | run time | comparisons/s | server peak RSS |"
+echo "|---|---|---|---|---|"
+port=${PORT:-18852}
+export SERVER=http://127.0.0.1:$port
+for t in "${thresholds[@]}"; do
+  rm -rf "$W/data"
+  RUST_LOG=warn $A serve --bind "127.0.0.1:$port" --data-dir "$W/data" \
+    --max-candidate-pairs 10000000000 > "$W/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do
+    curl -sf "$SERVER/api/v1/status" > /dev/null && break
+    sleep 0.1
+  done
+  $A create-project --type groups --parties 2 -o "$W/creds.json" > /dev/null
+  for p in 0 1; do
+    $A upload --credentials "$W/creds.json" --party $p --binary --hash-size "$size" \
+      "$W/p-$((p + 1)).bin" > /dev/null
+  done
+  $A create --credentials "$W/creds.json" --threshold "$t" -o "$W/run.json" > /dev/null
+  $A results --credentials "$W/creds.json" --run-file "$W/run.json" --watch \
+    -o "$W/result.json" > /dev/null 2>&1 || true
+  token=$(python3 -c "import json; print(json.load(open('$W/creds.json'))['result_token'])")
+  pid=$(python3 -c "import json; print(json.load(open('$W/creds.json'))['project_id'])")
+  rid=$(python3 -c "import json; print(json.load(open('$W/run.json'))['run_id'])")
+  curl -s -H "Authorization: $token" "$SERVER/api/v1/projects/$pid/runs/$rid/status" > "$W/status.json"
+  curl -s -H "Authorization: $token" "$SERVER/api/v1/projects/$pid/runs/$rid" > /dev/null
+  rss=$(grep VmHWM /proc/$server/status | awk '{print int($2 / 1024)}')
+  kill $server; wait $server 2>/dev/null || true
+  python3 - "$W/status.json" "$t" "$rss" "$records" <<'PY'
+import json, sys
+from datetime import datetime
+s = json.load(open(sys.argv[1]))
+if s["state"] != "completed":
+    print(f"| {sys.argv[2]} | — | {s['state']}: {s.get('message', '')} | — | {sys.argv[3]} MiB |")
+    sys.exit()
+t = lambda k: datetime.fromisoformat(s[k])
+seconds = (t("time_completed") - t("time_started")).total_seconds()
+comparisons = s["total_number_comparisons"]
+print(f"| {sys.argv[2]} | — | {seconds:.2f} s | {comparisons / seconds:.3g} | {sys.argv[3]} MiB |")
+PY
+done

@@ -23,6 +23,7 @@ recomputed from the stored uploads.
 
 mod error;
 mod http;
+mod metrics;
 mod routes;
 pub mod storage;
 mod time;
@@ -269,7 +270,11 @@ pub fn app(state: AppState) -> Router {
     let config = state.config().clone();
     let limit = config.max_request_bytes;
     let mut router = Router::new()
-        .nest("/api/v1", routes::router())
+        .nest(
+            "/api/v1",
+            routes::router().route_layer(axum::middleware::from_fn(metrics::track)),
+        )
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

@@ -95,12 +95,14 @@ enum After {
 /// Runs one piece of work and logs how it ended.
 fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &str) -> After {
     let started = Instant::now();
+    let mut comparisons = 0;
     let (run, settled, chunk) = match work {
         Work::Compare {
             run,
             project,
             chunk,
         } => {
+            comparisons = chunk.work().comparisons();
             let outcome = worker.compare(&run, &project, &chunk, holder).map(Some);
             let claim = Claim::Chunk {
                 index: chunk.index(),
@@ -112,7 +114,13 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
         Work::ChooseFloor { run, project } => {
             tracing::info!(run = %run.id(), "choosing the floor of an auto run");
             match worker.choose_floor(&run, &project, holder) {
-                Ok(()) => return After::Wake,
+                Ok(()) => {
+                    crate::metrics::METRICS
+                        .work
+                        .with_label_values(&["floor", "done"])
+                        .inc();
+                    return After::Wake;
+                }
                 Err(failure) => {
                     let settled = worker.settle(
                         &run,
@@ -147,6 +155,12 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
         }
     };
     let seconds = started.elapsed().as_secs_f64();
+    record(
+        &settled,
+        chunk.map(|_| "compare").unwrap_or("solve"),
+        seconds,
+        comparisons,
+    );
     match settled {
         Settled::ChunkDone { run_ready } => {
             let of = run.chunks().unwrap_or(0);
@@ -225,4 +239,29 @@ impl Drop for Heartbeat {
             let _ = thread.join();
         }
     }
+}
+
+/// The metrics of a settled piece of work of `kind` that took `seconds`.
+fn record(settled: &Settled, kind: &str, seconds: f64, comparisons: u64) {
+    let m = &*crate::metrics::METRICS;
+    let outcome = match settled {
+        Settled::ChunkDone { .. } => {
+            m.chunk_seconds.observe(seconds);
+            m.comparisons.inc_by(comparisons);
+            "done"
+        }
+        Settled::Completed => {
+            m.solve_seconds.observe(seconds);
+            "done"
+        }
+        Settled::Abandoned => "abandoned",
+        Settled::GivenBack => "given_back",
+        Settled::Retrying { .. } => "retrying",
+        Settled::Failed { .. } => "failed",
+        Settled::Unsettled { .. } => {
+            m.store_errors.inc();
+            "unsettled"
+        }
+    };
+    m.work.with_label_values(&[kind, outcome]).inc();
 }

@@ -214,6 +214,10 @@ pub struct Accepted {
     /// Whether the upload can be used: `false` when it was accepted only to flag the
     /// project in error.
     pub usable: bool,
+    /// Records stored (0 when unusable).
+    pub records: u64,
+    /// Bytes of encodings stored (0 when unusable).
+    pub bytes: u64,
 }
 
 /// Uploads to the projects of one metadata and blob store.
@@ -466,6 +470,14 @@ impl<'a> Uploads<'a> {
     ) -> Result<Accepted, UploadError> {
         let receipt = token::generate();
         let usable = matches!(outcome, UploadState::Ready { .. });
+        let (records, bytes) = match &outcome {
+            UploadState::Ready {
+                count,
+                bytes_per_record,
+                ..
+            } => (*count, count.saturating_mul(*bytes_per_record as u64)),
+            _ => (0, 0),
+        };
         let committed = self.tx(|tx| {
             let mut project = live_project(tx, project_id)?;
             match project.upload(party) {
@@ -489,6 +501,8 @@ impl<'a> Uploads<'a> {
             Ok(()) => Ok(Accepted {
                 receipt_token: receipt,
                 usable,
+                records,
+                bytes,
             }),
             Err(e) => {
                 self.forget(written);

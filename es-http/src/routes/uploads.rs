@@ -129,6 +129,32 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    counted(upload_any(state, project_id, headers, body).await)
+}
+
+/// Counts an upload that was not accepted, by how it ended (accepted ones are counted
+/// with their records and bytes when they are).
+fn counted(result: Result<Response, ApiError>) -> Result<Response, ApiError> {
+    if let Err(e) = &result {
+        let outcome = if e.status.is_server_error() {
+            "failed"
+        } else {
+            "refused"
+        };
+        crate::metrics::METRICS
+            .uploads
+            .with_label_values(&[outcome])
+            .inc();
+    }
+    result
+}
+
+async fn upload_any(
+    state: AppState,
+    project_id: String,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let (admitted, body) = admit(&state, &project_id, &headers, body).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -158,8 +184,13 @@ async fn upload_binary(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (admitted, body) = admit(&state, &project_id, &headers, body).await?;
-    binary_upload(state, admitted, &headers, body).await
+    counted(
+        async {
+            let (admitted, body) = admit(&state, &project_id, &headers, body).await?;
+            binary_upload(state.clone(), admitted, &headers, body).await
+        }
+        .await,
+    )
 }
 
 async fn json_upload(
@@ -214,7 +245,16 @@ fn answer(
     inner: &Inner,
     accepted: Result<anonlink_core::service::upload::Accepted, UploadError>,
 ) -> Result<Response, ApiError> {
+    let m = &*crate::metrics::METRICS;
     let accepted = accepted.map_err(upload_error)?;
+    let outcome = if accepted.usable {
+        "accepted"
+    } else {
+        "unusable"
+    };
+    m.uploads.with_label_values(&[outcome]).inc();
+    m.upload_bytes.inc_by(accepted.bytes);
+    m.upload_records.inc_by(accepted.records);
     inner.wake.notify_one();
     Ok((
         StatusCode::CREATED,
