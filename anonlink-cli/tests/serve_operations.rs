@@ -94,3 +94,35 @@ fn logs_are_json_lines_or_plain_text() {
         }
     }
 }
+
+#[test]
+fn metrics_can_have_a_port_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics) = (free_port(), free_port());
+    let mut child = serve(
+        dir.path(),
+        port,
+        &["--metrics-bind", &format!("127.0.0.1:{metrics}")],
+    );
+    let get = |port: u16, path: &str| {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}")).unwrap()
+    };
+    let start = Instant::now();
+    let answer = loop {
+        match reqwest::blocking::get(format!("http://127.0.0.1:{metrics}/metrics")) {
+            Ok(r) => break r,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("no metrics port: {e}"),
+        }
+    };
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().unwrap();
+    assert!(text.contains("anonlink_runs{state=\"queued\"} 0"), "{text}");
+    // Not on the API port any more; the API still answers there.
+    assert_eq!(get(port, "/metrics").status(), 404);
+    assert_eq!(get(port, "/api/v1/status").status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

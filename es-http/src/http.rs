@@ -40,6 +40,9 @@ pub struct HttpSettings {
     /// Requests per second allowed to one client address, if limited (bursts of twice
     /// that); over it, 429.
     pub rate_limit: Option<NonZeroU32>,
+    /// Whether the API port answers `GET /metrics` (off when metrics have a port of their
+    /// own, [`crate::serve_metrics`]).
+    pub metrics_on_api: bool,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +52,7 @@ impl Default for HttpSettings {
             body_idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             cors_origins: Vec::new(),
+            metrics_on_api: true,
             list_projects: true,
             rate_limit: None,
         }

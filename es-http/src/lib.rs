@@ -274,7 +274,6 @@ pub fn app(state: AppState) -> Router {
             "/api/v1",
             routes::router().route_layer(axum::middleware::from_fn(metrics::track)),
         )
-        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -284,6 +283,9 @@ pub fn app(state: AppState) -> Router {
             limit,
             http::refuse_declared_oversize,
         ));
+    if config.http.metrics_on_api {
+        router = router.route("/metrics", axum::routing::get(metrics::scrape));
+    }
     if let Some(per_second) = config.http.rate_limit {
         router = router.layer(axum::middleware::from_fn_with_state(
             http::limiter(per_second),
@@ -366,6 +368,24 @@ pub async fn serve(
     let served = http::serve_connections(listener, service, &settings, shutdown).await;
     worker::stop(&worker_state, workers).await;
     served
+}
+
+/// Answers `GET /metrics` alone on `listener` (`anonlink serve --metrics-bind`), for API
+/// and worker processes alike, until `shutdown` completes.
+///
+/// # Errors
+/// Accepting connections failed.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .with_state(state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Runs only the workers (role `worker`) until `shutdown` completes; then they give back

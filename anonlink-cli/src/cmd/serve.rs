@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// 429. Off by default.
     #[arg(long, env = "ANONLINK_RATE_LIMIT")]
     rate_limit: Option<std::num::NonZeroU32>,
+    /// Answer `GET /metrics` (Prometheus) on this address instead of the API port; with
+    /// `--role worker`, the only way to scrape a worker process.
+    #[arg(long, env = "ANONLINK_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
     /// Log lines as text (colours only on a terminal) or as JSON objects, one per line.
     #[arg(long, value_enum, env = "ANONLINK_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -145,6 +149,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             cors_origins: args.cors_origins.clone(),
             list_projects: !args.no_project_list,
             rate_limit: args.rate_limit,
+            metrics_on_api: args.metrics_bind.is_none(),
         },
     };
     let storage = es_http::StorageConfig {
@@ -154,6 +159,19 @@ pub fn run(args: ServeArgs) -> Result<()> {
     };
     let state = es_http::AppState::open_with(&storage, config).context("opening the storage")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if let Some(address) = args.metrics_bind {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(address))
+            .with_context(|| format!("binding {address} for the metrics"))?;
+        tracing::info!(address = %address, "metrics at /metrics");
+        let metrics_state = state.clone();
+        runtime.spawn(async move {
+            if let Err(e) = es_http::serve_metrics(listener, metrics_state, shutdown_signal()).await
+            {
+                tracing::error!(error = %e, "serving the metrics failed");
+            }
+        });
+    }
     if matches!(args.role, RoleArg::Worker) {
         tracing::info!("run worker started");
         runtime.block_on(es_http::run_workers(state, shutdown_signal()));
