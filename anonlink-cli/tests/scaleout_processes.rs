@@ -338,3 +338,85 @@ fn restarting_the_api_mid_upload_keeps_acknowledged_uploads() {
     let (expected, _) = link(&[&a, &b], &LinkSpec::new(ResultType::Mapping, 0.8)).unwrap();
     assert_eq!(result, serde_json::to_value(&expected).unwrap());
 }
+
+/// The value of a sample `name{labels}` in Prometheus text (0 when absent).
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn metrics_add_up_across_processes() {
+    let Some((db, s3)) = fresh_shared_storage() else {
+        eprintln!("skipped: no PostgreSQL/S3 test services (scripts/services.sh)");
+        return;
+    };
+    let port = free_port();
+    let metric_ports = [free_port(), free_port(), free_port()];
+    let mut procs = Processes(Vec::new());
+    for (i, role) in ["api", "worker", "worker"].iter().enumerate() {
+        let child = Command::new(env!("CARGO_BIN_EXE_anonlink"))
+            .args([
+                "serve",
+                "--role",
+                role,
+                "--bind",
+                &format!("127.0.0.1:{}", if i == 0 { port } else { 0 }),
+            ])
+            .args(["--lease-seconds", "2", "--chunk-comparisons", "150000000"])
+            .args(["--database-url", &db, "--object-store", &s3])
+            .args(["--metrics-bind", &format!("127.0.0.1:{}", metric_ports[i])])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        procs.0.push(child);
+    }
+    let api = Client::new(port);
+    api.wait_up();
+    let scrape = |i: usize| {
+        let start = Instant::now();
+        loop {
+            match reqwest::blocking::get(format!("http://127.0.0.1:{}/metrics", metric_ports[i])) {
+                Ok(r) => return r.text().unwrap(),
+                Err(_) if start.elapsed() < Duration::from_secs(20) => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => panic!("process {i} has no metrics: {e}"),
+            }
+        }
+    };
+    let (a, b) = synthetic_pair(30_000, 30_000, 0.5, 8);
+    let (pid, token, project) = api.project("mapping", 2);
+    for (party, clks) in [&a, &b].iter().enumerate() {
+        assert_eq!(
+            api.upload_binary(&project, party, clks).unwrap().status(),
+            201
+        );
+    }
+    let rid = api.create_run(&pid, &token, 0.8);
+    api.wait_result(&pid, &rid, &token);
+    let texts: Vec<String> = (0..3).map(scrape).collect();
+    // Uploads on the API process; comparisons on the workers, adding up to the run's.
+    assert_eq!(
+        metric(&texts[0], "anonlink_uploads_total{outcome=\"accepted\"}"),
+        2.0
+    );
+    assert_eq!(metric(&texts[0], "anonlink_upload_records_total"), 60_000.0);
+    assert_eq!(metric(&texts[0], "anonlink_comparisons_total"), 0.0);
+    let compared: f64 = texts[1..]
+        .iter()
+        .map(|t| metric(t, "anonlink_comparisons_total"))
+        .sum();
+    assert_eq!(compared, 30_000.0 * 30_000.0);
+    // Run and queue gauges come from the shared store: every process sees the same.
+    for t in &texts {
+        assert!(
+            metric(t, "anonlink_runs{state=\"completed\"}") >= 1.0,
+            "{t}"
+        );
+        assert_eq!(metric(t, "anonlink_queue_chunks{state=\"pending\"}"), 0.0);
+    }
+}
