@@ -4,6 +4,7 @@
 mod cmd;
 mod input;
 mod progress;
+mod traces;
 
 use clap::{Parser, Subcommand};
 

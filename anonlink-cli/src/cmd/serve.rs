@@ -118,11 +118,24 @@ enum RoleArg {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
+    use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    let (traces, _flush_on_exit) = match crate::traces::layer()? {
+        Some((layer, guard)) => (Some(layer), Some(guard)),
+        None => (None, None),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(traces);
     match args.log_format {
-        LogFormat::Json => logs.json().with_current_span(true).init(),
-        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true),
+            )
+            .init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .init(),
     }
     let config = es_http::ServiceConfig {
         role: match args.role {

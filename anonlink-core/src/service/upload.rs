@@ -331,6 +331,7 @@ impl<'a> Uploads<'a> {
     ) -> Result<Accepted, UploadError> {
         let Admitted { party, project, .. } = admitted;
         let party = *party;
+        let _span = tracing::info_span!("upload_decode", party, format = "json").entered();
         let upload = match decode_upload(body, &self.limits) {
             Ok(upload) => upload,
             Err(e) => {
@@ -413,6 +414,7 @@ impl<'a> Uploads<'a> {
     ) -> Result<Accepted, UploadError> {
         let Admitted { party, project, .. } = admitted;
         let party = *party;
+        let _span = tracing::info_span!("upload_decode", party, format = "binary").entered();
         let expected_len = header.body_len().ok_or(Refusal::BodySizeMismatch)?;
         let key = keys::new_upload(project.id(), party);
         // One byte past the declared length, so that a longer body is noticed.

@@ -191,6 +191,8 @@ impl Worker {
         chunk: &RunChunk,
         holder: &str,
     ) -> Result<bool, Failure> {
+        let _span =
+            tracing::info_span!("chunk_compare", run = %run.id(), chunk = chunk.index()).entered();
         if chunk.index() == 0 && run.estimated_candidates().is_none() {
             self.estimate_first(run, project)?;
         }
@@ -385,6 +387,9 @@ impl Worker {
         holder: &str,
         lost: &AtomicBool,
     ) -> Result<(), Failure> {
+        // The chunks' files are merged as the solver reads them: one span for both.
+        let _span =
+            tracing::info_span!("merge_solve", run = %run.id(), chunks = chunks.len()).entered();
         let check = || {
             if lost.load(Ordering::Relaxed) {
                 Err(Failure::Abandoned)
@@ -407,6 +412,7 @@ impl Worker {
         let mut threshold = run.threshold().get();
         let mut model = None;
         if run.is_auto() || solver == RunSolver::Bayes {
+            let _fit = tracing::info_span!("fit_model").entered();
             let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
             let fitted = ScoreModel::fit_stream(stream, &sizes, threshold)
                 .map_err(|e| Failure::Failed(e.to_string()))?;
@@ -530,6 +536,7 @@ impl Worker {
     /// The [`Failure`] to settle (under [`super::queue::Claim::Solve`]): a run whose
     /// scores cannot be modelled fails with the reason.
     pub fn choose_floor(&self, run: &Run, project: &Project, holder: &str) -> Result<(), Failure> {
+        let _span = tracing::info_span!("choose_floor", run = %run.id()).entered();
         let sizes = project.sizes();
         let parties = (0..sizes.len())
             .map(|p| self.load_rows(project, p, [0, sizes[p] as u64]))
