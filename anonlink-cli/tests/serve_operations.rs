@@ -127,11 +127,11 @@ fn metrics_can_have_a_port_of_their_own() {
     let _ = child.wait();
 }
 
+/// The path and body of every request a receiver got.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A minimal OTLP/HTTP receiver: records the path and body of every POST, answers 200.
-fn otlp_receiver() -> (
-    u16,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
-) {
+fn otlp_receiver() -> (u16, Received) {
     use std::io::Read;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
