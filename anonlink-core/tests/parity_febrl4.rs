@@ -53,15 +53,7 @@ fn greedy_and_probabilistic_groups_match() {
 
 #[test]
 fn greedy_precision_and_recall_as_documented() {
-    let truth = std::fs::read_to_string(data("febrl4/febrl4_truth.csv")).unwrap();
-    let truth: std::collections::HashSet<(u32, u32)> = truth
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (x, y) = l.split_once(',').unwrap();
-            (x.parse().unwrap(), y.parse().unwrap())
-        })
-        .collect();
+    let truth: std::collections::HashSet<(u32, u32)> = febrl4_truth().into_iter().collect();
     let pairs = candidates_csv("febrl4/candidates_t0.8.csv");
     let mapping = output::mapping(&solve::greedy(&pairs)).unwrap();
     let correct = mapping

@@ -111,23 +111,7 @@ fn auto_on_febrl4_is_as_good_as_the_best_threshold() {
     let a = common::clks("febrl4/febrl4_a.json");
     let b = common::clks("febrl4/febrl4_b.json");
     let (groups, choice) = auto_groups(&[&a, &b]);
-    let truth_pairs: Vec<(u32, u32)> =
-        std::fs::read_to_string(common::data("febrl4/febrl4_truth.csv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let (x, y) = l.split_once(',').unwrap();
-                (x.parse().unwrap(), y.parse().unwrap())
-            })
-            .collect();
-    let mut entities = vec![
-        (0..5000u64).collect::<Vec<_>>(),
-        (10_000..15_000u64).collect(),
-    ];
-    for (x, y) in truth_pairs {
-        entities[1][y as usize] = u64::from(x);
-    }
+    let entities = common::febrl4_entities();
     let truth = pairwise_accuracy(&groups, &entities).unwrap();
     // The best threshold gives 1.0 (greedy, t 0.55–0.7).
     assert!(truth.f1 >= 0.995, "{truth:?}");
@@ -197,21 +181,7 @@ fn bayes_is_at_least_greedy_for_two_parties_at_the_same_threshold() {
     let generated = [hashed(&sets.parties[0]), hashed(&sets.parties[1])];
     let a = common::clks("febrl4/febrl4_a.json");
     let b = common::clks("febrl4/febrl4_b.json");
-    let febrl_truth = {
-        let mut e = vec![
-            (0..5000u64).collect::<Vec<_>>(),
-            (10_000..15_000u64).collect(),
-        ];
-        for l in std::fs::read_to_string(common::data("febrl4/febrl4_truth.csv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-        {
-            let (x, y) = l.split_once(',').unwrap();
-            e[1][y.parse::<usize>().unwrap()] = x.parse().unwrap();
-        }
-        e
-    };
+    let febrl_truth = common::febrl4_entities();
     for (datasets, entities) in [
         ([&generated[0], &generated[1]], &sets.entities),
         ([&a, &b], &febrl_truth),

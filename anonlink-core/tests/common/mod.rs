@@ -18,6 +18,32 @@ pub fn clks(path: &str) -> Clks {
     decode_json(file, &SizeLimits::default()).unwrap()
 }
 
+/// febrl4's true matches, `(row of a, row of b)`.
+pub fn febrl4_truth() -> Vec<(u32, u32)> {
+    std::fs::read_to_string(data("febrl4/febrl4_truth.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (x, y) = l.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect()
+}
+
+/// febrl4's truth as the entity of every record: rows of `a` are entities 0..5000, a row
+/// of `b` takes its match's entity (every row of `b` has one).
+pub fn febrl4_entities() -> Vec<Vec<u64>> {
+    let mut entities = vec![
+        (0..5000u64).collect::<Vec<_>>(),
+        (10_000..15_000u64).collect(),
+    ];
+    for (x, y) in febrl4_truth() {
+        entities[1][y as usize] = u64::from(x);
+    }
+    entities
+}
+
 /// `score,dset0,dset1,rec0,rec1` with scores as Python's shortest round-trip repr.
 pub fn candidates_csv(path: &str) -> Vec<CandidatePair> {
     let text = std::fs::read_to_string(data(path)).unwrap();

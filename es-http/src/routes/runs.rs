@@ -278,16 +278,21 @@ async fn estimate(
                 _ => abort(ApiError::new(StatusCode::NOT_FOUND, RUN_NOT_COMPLETE)),
             }
         })?;
-        let mut bytes = Vec::new();
-        inner
-            .blobs
-            .open(&keys::estimate(&project_id, &run_id))?
-            .read_to_end(&mut bytes)
-            .map_err(ApiError::internal)?;
-        Ok(bytes)
+        read_blob(inner, &keys::estimate(&project_id, &run_id))
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
+}
+
+/// A stored JSON document, whole.
+fn read_blob(inner: &crate::Inner, key: &str) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    inner
+        .blobs
+        .open(key)?
+        .read_to_end(&mut bytes)
+        .map_err(ApiError::internal)?;
+    Ok(bytes)
 }
 
 /// §3.13: the state checks come before the token check, as in the reference.
@@ -314,13 +319,7 @@ async fn result(
                 None => abort(ApiError::forbidden()),
             }
         })?;
-        let mut bytes = Vec::new();
-        inner
-            .blobs
-            .open(&keys::result(&project_id, &run_id, &part))?
-            .read_to_end(&mut bytes)
-            .map_err(ApiError::internal)?;
-        Ok(bytes)
+        read_blob(inner, &keys::result(&project_id, &run_id, &part))
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
