@@ -328,14 +328,7 @@ impl<'a> Queue<'a> {
         holder: &str,
         floor: crate::candidates::Threshold,
     ) -> Result<bool, StoreError> {
-        self.tx(|tx| {
-            let Some(mut run) = run_is_live(tx, run_id)?.filter(|r| r.held_by(holder)) else {
-                return Ok(false);
-            };
-            run.choose_floor(floor);
-            tx.put_run(&run)?;
-            Ok(true)
-        })
+        self.change_held(run_id, holder, |run| run.choose_floor(floor))
     }
 
     /// Records the lowest score an auto run's result may have, chosen by `holder` while
@@ -349,11 +342,21 @@ impl<'a> Queue<'a> {
         holder: &str,
         threshold: f64,
     ) -> Result<bool, StoreError> {
+        self.change_held(run_id, holder, |run| run.record_chosen_threshold(threshold))
+    }
+
+    /// Applies `change` to a live run while `holder` holds it; whether it did.
+    fn change_held(
+        &self,
+        run_id: &str,
+        holder: &str,
+        change: impl Fn(&mut Run),
+    ) -> Result<bool, StoreError> {
         self.tx(|tx| {
             let Some(mut run) = run_is_live(tx, run_id)?.filter(|r| r.held_by(holder)) else {
                 return Ok(false);
             };
-            run.record_chosen_threshold(threshold);
+            change(&mut run);
             tx.put_run(&run)?;
             Ok(true)
         })
