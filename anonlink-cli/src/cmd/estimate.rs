@@ -78,6 +78,12 @@ fn print_table(r: &Report, out: &mut impl Write) -> Result<()> {
         "confidence {:?}: {}",
         r.confidence.level, r.confidence.note
     )?;
+    writeln!(
+        out,
+        "(the estimates count the matches the scores show: a match that does not stand out \
+         from its records' other candidates is not counted, so on noisy data recall can be \
+         lower than estimated)"
+    )?;
     writeln!(out)?;
     writeln!(
         out,
