@@ -29,6 +29,9 @@ cargo test --workspace --release --locked
 step "rust tests, scalar kernel only"
 ANONLINK_KERNEL=scalar cargo test -p anonlink-core --release --locked --quiet
 
+step "gpu backend: build check and its tests (the device is loaded at run time; none is needed here)"
+cargo check -p anonlink-core -p anonlink-cli --features anonlink-core/gpu,anonlink-cli/gpu --locked
+cargo test -p anonlink-core --features gpu --release --locked --lib gpu
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
   step "aarch64 build check"

@@ -879,3 +879,31 @@ fn generate_hash_estimate_and_link_auto_end_to_end() {
         "outside [0, 1]",
     );
 }
+
+#[test]
+fn link_on_a_gpu_that_is_not_there_says_so_and_uses_the_cpu() {
+    let a = fixture_str("febrl4/febrl4_a.json");
+    let b = fixture_str("febrl4/febrl4_b.json");
+    let run = |device: &str| {
+        anonlink(
+            "http://127.0.0.1:9",
+            &[
+                "link",
+                &a,
+                &b,
+                "-t",
+                "0.9",
+                "--type",
+                "similarity_scores",
+                "--device",
+                device,
+            ],
+        )
+    };
+    let (cpu, gpu) = (run("cpu"), run("gpu"));
+    assert!(cpu.status.success() && gpu.status.success());
+    assert_eq!(gpu.stdout, cpu.stdout);
+    let stderr = String::from_utf8_lossy(&gpu.stderr);
+    // This machine has no GPU (and the default build no GPU backend).
+    assert!(stderr.contains("comparing on the CPU"), "{stderr}");
+}

@@ -235,6 +235,13 @@ pub enum Error {
     /// Reading or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A GPU cannot be used (no driver or device, a build without the `gpu` feature) or
+    /// failed; callers fall back to the CPU where they can.
+    #[error("gpu: {reason}")]
+    Device {
+        /// What happened.
+        reason: String,
+    },
     /// The scores cannot be modelled: too few, all alike, or not telling matches from
     /// non-matches (the estimate refuses rather than guesses).
     #[error("cannot estimate the linkage quality: {reason}")]

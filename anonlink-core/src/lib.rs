@@ -30,7 +30,8 @@ Beside the pipeline:
 - [`clk`] — the **encoder** parties run locally: records (CSV) + a linkage schema + a
   secret → CLKs, bit for bit as clkhash 0.18.
 - [`stats`] — score histograms and the reference's `possible_matches` statistics.
-- [`synthetic`] — seeded datasets that look like real CLKs, for benchmarks.
+- [`synthetic`] — seeded datasets that look like real CLKs, and fake people with errors.
+- [`gpu`] — tiles of the comparison on a GPU (feature `gpu`), the same candidates.
 
 # The Entity Service
 
@@ -72,6 +73,7 @@ pub mod candidates;
 pub mod clk;
 pub mod encoding;
 mod error;
+pub mod gpu;
 pub mod linkage;
 pub mod model;
 pub mod output;

@@ -325,6 +325,14 @@ pub fn find_candidates_bounded(
     })
 }
 
+/// Candidates already in memory as a [`CandidateSource`] (from a GPU search, say).
+pub fn in_memory_source(pairs: CandidatePairs) -> Box<dyn CandidateSource> {
+    Box::new(Counted {
+        len: pairs.len() as u64,
+        pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),
+    })
+}
+
 /// Candidate pairs in canonical order, from memory or from disk.
 pub trait CandidateSource: Iterator<Item = Result<CandidatePair>> + Send {
     /// Pairs the search found (before top-k is enforced on the stream).

@@ -87,6 +87,10 @@ pub struct LinkArgs {
     #[arg(long, env = "ANONLINK_MEMORY_LIMIT", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..))]
     memory_limit: u64,
+    /// Where the comparisons run: `cpu`, or `gpu` (a build with the `gpu` feature and a
+    /// CUDA GPU; without one it says so and uses the CPU; top-k and blocking use the CPU).
+    #[arg(long, env = "ANONLINK_DEVICE", default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    device: String,
     /// Directory for the candidate runs (default: the system's temporary directory);
     /// removed when the linkage ends, whichever way.
     #[arg(long, env = "ANONLINK_TEMP_DIR")]
@@ -151,7 +155,27 @@ pub fn run(args: LinkArgs) -> Result<()> {
         dir: args.temp_dir.clone(),
     };
     let total = total_comparisons(&sizes);
-    let stream = linkage::find_candidates_bounded(&refs, &spec, &budget).context("linking")?;
+    let gpu = if args.device == "gpu" && spec.blocks.is_none() && args.k.is_none() {
+        match anonlink_core::gpu::open() {
+            Ok(device) => Some(device),
+            Err(e) => {
+                eprintln!("anonlink: {e}; comparing on the CPU");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let stream = match &gpu {
+        Some(device) => {
+            let limits = anonlink_core::gpu::TileLimits::default();
+            let pairs =
+                anonlink_core::gpu::find_with(device.as_ref(), &refs, &spec.candidates, limits)
+                    .context("linking on the GPU")?;
+            linkage::in_memory_source(pairs)
+        }
+        None => linkage::find_candidates_bounded(&refs, &spec, &budget).context("linking")?,
+    };
     let found = stream.found();
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(

@@ -322,7 +322,7 @@ impl Config {
         self.k_merged
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         Threshold::new(self.threshold)?;
         if self.k == Some(0) {
             return Err(Error::ZeroK);
@@ -361,7 +361,7 @@ impl<'a> Progress<'a> {
 }
 
 /// Checks the datasets fit together; returns the record size.
-fn check_datasets(datasets: &[&Clks]) -> Result<usize> {
+pub(crate) fn check_datasets(datasets: &[&Clks]) -> Result<usize> {
     if datasets.len() < 2 {
         return Err(Error::TooFewDatasets {
             got: datasets.len(),

@@ -1,0 +1,308 @@
+//! A GPU similarity backend, and the host side of it that every build has.
+//!
+//! A device computes tiles of the comparison of two datasets: for every pair of a tile it
+//! counts the bits the two records share and *emits* the pair (its two tile rows and the
+//! count) when the count passes the same integer pre-test as the CPU kernels
+//! ([`crate::similarity::PreTest`]), so the host never sees the pairs that cannot match.
+//! The host checks each emitted pair exactly ([`crate::similarity::is_match`]), computes
+//! its score from the integer count as the CPU does, and sorts the pairs into the
+//! canonical order: the candidates are bit for bit the CPU's, whoever computed the tiles.
+//!
+//! What is here in every build: the tile plan ([`plan_tiles`]), the emission format and its
+//! decoding ([`Emitted`], [`decode_emitted`]), the driver that runs tiles on a [`Device`],
+//! splits those whose emissions overflow their buffer, and decodes ([`find_with`]), and
+//! [`Emulated`], a CPU device that emits exactly what the GPU kernel emits, so all of it
+//! is tested without a GPU. With the `gpu` feature, [`open`] loads the CUDA driver and
+//! NVRTC at run time (no toolkit at build time) and compiles the kernel
+//! ([`KERNEL_SOURCE`]); without a GPU it says so and the caller uses the CPU.
+//! Top-k and blocking are the CPU's: [`find_with`] refuses them.
+
+mod emission;
+mod emulated;
+mod plan;
+
+#[cfg(feature = "gpu")]
+mod cuda;
+
+pub use self::emission::{Emitted, decode_emitted};
+pub use self::emulated::Emulated;
+pub use self::plan::{Tile, TileLimits, plan_tiles};
+
+use crate::candidates::{CandidatePair, CandidatePairs, Config};
+use crate::encoding::Clks;
+use crate::error::{Error, Result};
+use crate::similarity::{PreTest, is_match, score};
+
+/// The CUDA C source of the kernel (compiled at run time by NVRTC): one thread per pair of
+/// a tile, `popc` over the records' 64-bit words, the integer pre-test, and an atomic slot
+/// in the emission buffer (pairs past its capacity are counted, not written).
+pub const KERNEL_SOURCE: &str = r#"
+extern "C" __global__ void dice_tile(
+    const unsigned long long* a, unsigned int rows_a,
+    const unsigned long long* b, unsigned int rows_b,
+    unsigned int words,
+    const unsigned long long* offset_a, const unsigned long long* offset_b,
+    unsigned int* hits, unsigned int capacity, unsigned long long* emitted)
+{
+    unsigned int i = blockIdx.y * blockDim.y + threadIdx.y;
+    unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows_a || j >= rows_b) return;
+    const unsigned long long* x = a + (unsigned long long)i * words;
+    const unsigned long long* y = b + (unsigned long long)j * words;
+    unsigned int count = 0;
+    for (unsigned int w = 0; w < words; ++w) count += __popcll(x[w] & y[w]);
+    if (((unsigned long long)count << 17) < offset_a[i] + offset_b[j]) return;
+    unsigned long long slot = atomicAdd(emitted, 1ULL);
+    if (slot < capacity) {
+        hits[3 * slot] = i;
+        hits[3 * slot + 1] = j;
+        hits[3 * slot + 2] = count;
+    }
+}
+"#;
+
+/// One tile's work as a device receives it: the tile's records row after row (`words`
+/// 64-bit words each), the pre-test offset of every row, and the emission capacity.
+#[derive(Debug)]
+pub struct TileJob<'a> {
+    /// Rows of the tile's first dataset, `words` words each.
+    pub a: &'a [u64],
+    /// Rows of the tile's second dataset.
+    pub b: &'a [u64],
+    /// Words per record.
+    pub words: usize,
+    /// Pre-test offset of each row of `a` ([`PreTest::offset`]).
+    pub offset_a: &'a [u64],
+    /// Pre-test offset of each row of `b`.
+    pub offset_b: &'a [u64],
+    /// Emitted pairs the device may write.
+    pub capacity: usize,
+}
+
+/// How a tile ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Every emitted pair was written.
+    Complete,
+    /// More pairs passed the pre-test than the buffer holds (this many): split the tile.
+    Overflow {
+        /// Pairs that passed.
+        emitted: u64,
+    },
+}
+
+/// Something that computes tiles: a GPU, or [`Emulated`].
+pub trait Device {
+    /// A name for messages (`"cuda:0 NVIDIA H200"`, `"emulated"`).
+    fn name(&self) -> String;
+
+    /// Runs one tile, writing its emitted pairs (in any order) to `out`.
+    ///
+    /// # Errors
+    /// The device failed ([`Error::Device`]).
+    fn run(&self, job: &TileJob<'_>, out: &mut Vec<Emitted>) -> Result<Ran>;
+}
+
+/// Opens the first GPU (feature `gpu`): loads the CUDA driver and NVRTC, compiles the
+/// kernel.
+///
+/// # Errors
+/// [`Error::Device`] saying why there is no GPU to use (no driver, no device, the kernel
+/// does not compile, or a build without the `gpu` feature); callers then use the CPU.
+pub fn open() -> Result<Box<dyn Device + Send + Sync>> {
+    #[cfg(feature = "gpu")]
+    {
+        cuda::CudaDevice::open().map(|d| Box::new(d) as Box<dyn Device + Send + Sync>)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        Err(Error::Device {
+            reason: "this build has no GPU backend (build with the `gpu` feature)".into(),
+        })
+    }
+}
+
+/// The candidate search of [`crate::candidates::find`] with tiles computed by `device`:
+/// the same pairs in the same canonical order.
+///
+/// # Errors
+/// As [`crate::candidates::find`]; [`Error::Usage`] for top-k (the CPU's); the device's
+/// errors.
+pub fn find_with(
+    device: &dyn Device,
+    datasets: &[&Clks],
+    config: &Config,
+    limits: TileLimits,
+) -> Result<CandidatePairs> {
+    if config.k().is_some() {
+        return Err(Error::Usage {
+            reason: "top-k runs on the CPU, not on a GPU".into(),
+        });
+    }
+    crate::candidates::check_datasets(datasets)?;
+    config.validate()?;
+    let threshold = config.threshold();
+    let pre = PreTest::new(threshold);
+    let progress = config.progress();
+    let mut pairs = Vec::new();
+    let mut emitted = Vec::new();
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            let (a, b) = (datasets[i], datasets[j]);
+            let words = a.words_per_record();
+            let offsets = |c: &Clks| -> Vec<u64> {
+                (0..c.len()).map(|r| pre.offset(c.popcount(r))).collect()
+            };
+            let (offset_a, offset_b) = (offsets(a), offsets(b));
+            let mut todo = plan_tiles(a.len(), b.len(), words, &limits);
+            while let Some(tile) = todo.pop() {
+                let job = TileJob {
+                    a: &a.words()[tile.a[0] * words..tile.a[1] * words],
+                    b: &b.words()[tile.b[0] * words..tile.b[1] * words],
+                    words,
+                    offset_a: &offset_a[tile.a[0]..tile.a[1]],
+                    offset_b: &offset_b[tile.b[0]..tile.b[1]],
+                    capacity: tile.capacity,
+                };
+                emitted.clear();
+                match device.run(&job, &mut emitted)? {
+                    Ran::Overflow { emitted } => {
+                        todo.extend(tile.split(emitted).ok_or_else(|| Error::Device {
+                            reason: format!(
+                                "one pair of records overflows an emission buffer of {}",
+                                tile.capacity
+                            ),
+                        })?);
+                        continue;
+                    }
+                    Ran::Complete => {}
+                }
+                for e in &emitted {
+                    let (row0, row1) = (tile.a[0] as u32 + e.a, tile.b[0] as u32 + e.b);
+                    let (pa, pb) = (a.popcount(row0 as usize), b.popcount(row1 as usize));
+                    // The device's pre-test lets through a superset: the exact check here.
+                    if is_match(e.count, pa, pb, threshold) {
+                        pairs.push(CandidatePair {
+                            score: score(e.count, pa, pb),
+                            dataset0: i as u32,
+                            dataset1: j as u32,
+                            row0,
+                            row1,
+                        });
+                    }
+                }
+                if let Some(p) = &progress
+                    && !p(tile.comparisons())
+                {
+                    return Err(Error::Cancelled);
+                }
+            }
+        }
+    }
+    Ok(CandidatePairs::from_unsorted(pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candidates::find;
+    use crate::synthetic::synthetic_datasets;
+
+    #[test]
+    fn the_emulated_device_gives_the_cpus_candidates_through_any_tiling() {
+        let mut sets = synthetic_datasets(&[700, 500, 600], 0.5, 4);
+        // Records with no bit set never match, on either side.
+        sets[1] = {
+            let mut bytes: Vec<u8> = (0..sets[1].len())
+                .flat_map(|r| sets[1].record_bytes(r))
+                .collect();
+            bytes[..128].fill(0);
+            Clks::from_concatenated(&bytes, 128).unwrap()
+        };
+        let refs: Vec<&Clks> = sets.iter().collect();
+        for t in [0.6, 0.75, 0.9] {
+            let expected = find(&refs, &Config::new(t)).unwrap();
+            for limits in [
+                TileLimits::default(),
+                // Tiles of 50 rows, and buffers so small that busy tiles split.
+                TileLimits {
+                    record_bytes: 2 * 50 * 128,
+                    max_rows: 50,
+                    capacity: 16,
+                },
+                TileLimits {
+                    record_bytes: 1 << 20,
+                    max_rows: 333,
+                    capacity: 1,
+                },
+            ] {
+                let got = find_with(&Emulated, &refs, &Config::new(t), limits).unwrap();
+                assert_eq!(got, expected, "t {t}, {limits:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_cover_every_pair_once_and_split_in_halves() {
+        for (ra, rb, rows) in [
+            (1000, 700, 300),
+            (5, 1, 2),
+            (1, 1, 1),
+            (0, 10, 4),
+            (64, 64, 64),
+        ] {
+            let limits = TileLimits {
+                record_bytes: usize::MAX / 2,
+                max_rows: rows,
+                capacity: 8,
+            };
+            let tiles = plan_tiles(ra, rb, 16, &limits);
+            let mut seen = vec![0u8; ra * rb];
+            for t in &tiles {
+                for a in t.a[0]..t.a[1] {
+                    for b in t.b[0]..t.b[1] {
+                        seen[a * rb + b] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{ra} × {rb} by {rows}");
+        }
+        let tile = Tile {
+            a: [10, 20],
+            b: [0, 4],
+            capacity: 3,
+        };
+        let [x, y] = tile.split(40).unwrap();
+        assert_eq!((x.a, y.a, x.b, y.b), ([10, 15], [15, 20], [0, 4], [0, 4]));
+        assert_eq!((x.capacity, x.comparisons() + y.comparisons()), (40, 40));
+        assert!(
+            Tile {
+                a: [3, 4],
+                b: [7, 8],
+                capacity: 0
+            }
+            .split(1)
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn top_k_and_a_missing_gpu_are_clear_errors() {
+        let sets = synthetic_datasets(&[50, 50], 0.5, 1);
+        let refs: Vec<&Clks> = sets.iter().collect();
+        let err = find_with(
+            &Emulated,
+            &refs,
+            &Config::new(0.8).with_k(2),
+            TileLimits::default(),
+        );
+        assert!(matches!(err, Err(Error::Usage { .. })));
+        #[cfg(not(feature = "gpu"))]
+        assert!(matches!(open(), Err(Error::Device { .. })));
+        // With the feature and no GPU here, opening says why instead of panicking.
+        #[cfg(feature = "gpu")]
+        if let Err(e) = open() {
+            assert!(matches!(e, Error::Device { .. }), "{e}");
+        }
+    }
+}
