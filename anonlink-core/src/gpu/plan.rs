@@ -5,19 +5,20 @@
 pub struct TileLimits {
     /// Bytes of records a tile may hold on the device (both sides).
     pub record_bytes: usize,
-    /// Most rows of one side (the kernel's grid is indexed by `u32`).
+    /// Most rows of one side (the kernel's grid puts the first side's rows on its `y`
+    /// axis, at most 65,535 blocks of 16).
     pub max_rows: usize,
     /// Emitted pairs a tile's buffer holds at first (a tile that emits more is split).
     pub capacity: usize,
 }
 
 impl Default for TileLimits {
-    /// About 1 GiB of records and 4M emitted pairs (48 MiB) per tile: big enough to keep
-    /// a large GPU busy, small enough for any.
+    /// About 1 GiB of records, at most 512K rows a side and 4M emitted pairs (48 MiB) per
+    /// tile to begin with: big enough to keep a large GPU busy, small enough for any.
     fn default() -> Self {
         TileLimits {
             record_bytes: 1 << 30,
-            max_rows: 1 << 20,
+            max_rows: 1 << 19,
             capacity: 1 << 22,
         }
     }
