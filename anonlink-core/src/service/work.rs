@@ -31,8 +31,8 @@ use super::queue::{ChunkOutcome, Claim, Queue, QueueConfig};
 use super::run::{Run, RunSolver};
 use super::store::{BlobStore, MetadataStore, StoreError};
 use crate::candidates::{
-    self, CandidateEstimate, MemoryBudget, PairSample, SortedRuns, Threshold, find_chunk,
-    find_chunk_into, merge_sorted, write_file, write_stream,
+    self, CandidateEstimate, CandidatePair, MemoryBudget, PairSample, SortedRuns, Threshold,
+    find_chunk, find_chunk_into, merge_sorted, write_file, write_stream,
 };
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage, ResultType};
@@ -56,6 +56,10 @@ pub enum Failure {
     Retry(String),
     /// The process is shutting down; the work goes back to the queue as it is.
     Interrupted,
+}
+
+fn merge_failure(e: crate::Error) -> Failure {
+    Failure::Failed(format!("merging chunks: {e}"))
 }
 
 fn store_failure(e: StoreError) -> Failure {
@@ -404,7 +408,6 @@ impl Worker {
         if total > self.config.max_candidate_pairs {
             return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
         }
-        let merge_failed = |e: crate::Error| Failure::Failed(format!("merging chunks: {e}"));
         let solver = run.solver();
         let sizes = project.sizes();
         // An auto run, or the Bayes solver, first fits the score model over the merged
@@ -413,8 +416,7 @@ impl Worker {
         let mut model = None;
         if run.is_auto() || solver == RunSolver::Bayes {
             let _fit = tracing::info_span!("fit_model").entered();
-            let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
-            let fitted = ScoreModel::fit_stream(stream, &sizes, threshold)
+            let fitted = ScoreModel::fit_stream(self.merged(chunks, threshold)?, &sizes, threshold)
                 .map_err(|e| Failure::Failed(e.to_string()))?;
             check()?;
             let report = serde_json::to_vec(&fitted.report(total))
@@ -443,13 +445,12 @@ impl Worker {
             ..LinkSpec::new(project.result_type(), threshold)
         };
         let parts: Vec<ResultPart> = if project.result_type() == ResultType::SimilarityScores {
-            let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
-            let stream = stream.take_while(|p| p.as_ref().map_or(true, |p| p.score >= threshold));
+            let stream = self.merged(chunks, threshold)?;
             let mut file = tempfile::tempfile()
                 .map_err(|e| Failure::Retry(format!("a temporary file for the result: {e}")))?;
             {
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-                output::write_similarity_scores(stream, &mut out).map_err(merge_failed)?;
+                output::write_similarity_scores(stream, &mut out).map_err(merge_failure)?;
                 out.flush()
                     .map_err(|e| Failure::Retry(format!("writing the result: {e}")))?;
             }
@@ -470,14 +471,7 @@ impl Worker {
                     solve::bayes(model, threshold),
                     &sizes,
                 ),
-                _ => {
-                    // The chunks' files merge into one stream that the solver reads as it
-                    // goes: no pair is held beyond the merge's one per file.
-                    let stream = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failed)?;
-                    let stream =
-                        stream.take_while(|p| p.as_ref().map_or(true, |p| p.score >= threshold));
-                    linkage::solve_stream(stream, &sizes, &spec)
-                }
+                _ => linkage::solve_stream(self.merged(chunks, threshold)?, &sizes, &spec),
             }
             .map_err(|e| Failure::Failed(e.to_string()))?;
             check()?;
@@ -511,6 +505,18 @@ impl Worker {
             tracing::warn!(run = %run.id(), error = %e, "removing chunk files");
         }
         Ok(())
+    }
+
+    /// The candidates of a run's chunks as one stream in canonical order, read as it goes
+    /// (no pair is held beyond the merge's one per file): those scoring at least
+    /// `threshold`, a prefix of the stream.
+    fn merged(
+        &self,
+        chunks: &[RunChunk],
+        threshold: f64,
+    ) -> Result<impl Iterator<Item = crate::Result<CandidatePair>> + use<>, Failure> {
+        let merged = merge_sorted(self.open_chunks(chunks)?).map_err(merge_failure)?;
+        Ok(merged.take_while(move |p| p.as_ref().map_or(true, |p| p.score >= threshold)))
     }
 
     /// The candidate files of a run's chunks, open for reading.
