@@ -374,19 +374,24 @@ pub fn model_floor(datasets: &[&Clks], per_record: f64, kernel: Option<Kernel>) 
     let budget = budget_floor(&sample, per_record)?;
     // Coverage falls as the threshold rises: the highest threshold that still covers.
     let covers = |t: f64| sample.at(t, COMPETITORS).1 >= COVERED_SHARE;
-    let (mut low, mut high) = (budget, 1.0);
-    if !covers(low) {
+    if !covers(budget) {
         return Ok(budget);
     }
+    Ok(bisect(budget, 1.0, covers).0)
+}
+
+/// Narrows `[low, high]` in [`FLOOR_STEPS`] halvings to where `rise` (true for thresholds
+/// below the boundary sought) turns false.
+fn bisect(mut low: f64, mut high: f64, rise: impl Fn(f64) -> bool) -> (f64, f64) {
     for _ in 0..FLOOR_STEPS {
         let mid = (low + high) / 2.0;
-        if covers(mid) {
+        if rise(mid) {
             low = mid;
         } else {
             high = mid;
         }
     }
-    Ok(low)
+    (low, high)
 }
 
 /// Candidates a record needs for its best one to be judged against alternatives.
@@ -407,19 +412,10 @@ fn budget_floor(sample: &FloorSample<'_>, per_record: f64) -> Result<f64> {
         });
     }
     // Counts fall as the threshold rises: find the lowest threshold within the budget.
-    let (mut low, mut high) = (LOWEST_FLOOR, 1.0);
-    if within(low) {
-        return Ok(low);
+    if within(LOWEST_FLOOR) {
+        return Ok(LOWEST_FLOOR);
     }
-    for _ in 0..FLOOR_STEPS {
-        let mid = (low + high) / 2.0;
-        if within(mid) {
-            high = mid;
-        } else {
-            low = mid;
-        }
-    }
-    Ok(high)
+    Ok(bisect(LOWEST_FLOOR, 1.0, |t| !within(t)).1)
 }
 
 #[cfg(test)]
