@@ -52,34 +52,22 @@ impl Tile {
         if la <= 1 && lb <= 1 {
             return None;
         }
+        let halves = |r: [usize; 2]| {
+            let mid = r[0] + (r[1] - r[0]) / 2;
+            [[r[0], mid], [mid, r[1]]]
+        };
         Some(if la >= lb {
-            let mid = self.a[0] + la / 2;
-            [
-                Tile {
-                    a: [self.a[0], mid],
-                    capacity,
-                    ..*self
-                },
-                Tile {
-                    a: [mid, self.a[1]],
-                    capacity,
-                    ..*self
-                },
-            ]
+            halves(self.a).map(|a| Tile {
+                a,
+                capacity,
+                ..*self
+            })
         } else {
-            let mid = self.b[0] + lb / 2;
-            [
-                Tile {
-                    b: [self.b[0], mid],
-                    capacity,
-                    ..*self
-                },
-                Tile {
-                    b: [mid, self.b[1]],
-                    capacity,
-                    ..*self
-                },
-            ]
+            halves(self.b).map(|b| Tile {
+                b,
+                capacity,
+                ..*self
+            })
         })
     }
 }
