@@ -191,22 +191,20 @@ pub(crate) async fn scrape(State(state): State<AppState>) -> Result<Response, Ap
                 RunState::Completed,
                 RunState::Error,
             ];
-            let mut runs = Vec::new();
+            let all = tx.runs_in_state(&states)?;
+            let runs: Vec<(RunState, i64)> = states
+                .iter()
+                .map(|&s| (s, all.iter().filter(|r| r.state() == s).count() as i64))
+                .collect();
             let mut chunks = [0i64; 2];
-            for s in states {
-                let of_state = tx.runs_in_state(&[s])?;
-                if s == RunState::Running {
-                    for run in &of_state {
-                        for c in tx.chunks(run.id())? {
-                            match c.state() {
-                                ChunkState::Pending => chunks[0] += 1,
-                                ChunkState::Running => chunks[1] += 1,
-                                ChunkState::Done => {}
-                            }
-                        }
+            for run in all.iter().filter(|r| r.state() == RunState::Running) {
+                for c in tx.chunks(run.id())? {
+                    match c.state() {
+                        ChunkState::Pending => chunks[0] += 1,
+                        ChunkState::Running => chunks[1] += 1,
+                        ChunkState::Done => {}
                     }
                 }
-                runs.push((s, of_state.len() as i64));
             }
             let rate: i64 = tx
                 .setting("rate")?
