@@ -62,7 +62,6 @@ impl ApiError {
     /// 500 for a failure of ours; the cause is logged, not sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        crate::metrics::METRICS.store_errors.inc();
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             title: Some("Internal Server Error"),

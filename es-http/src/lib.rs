@@ -284,7 +284,7 @@ pub fn app(state: AppState) -> Router {
             http::refuse_declared_oversize,
         ));
     if config.http.metrics_on_api {
-        router = router.route("/metrics", axum::routing::get(metrics::scrape));
+        router = router.route("/metrics", axum::routing::get(routes::metrics::scrape));
     }
     if let Some(per_second) = config.http.rate_limit {
         router = router.layer(axum::middleware::from_fn_with_state(
@@ -381,7 +381,7 @@ pub async fn serve_metrics(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = Router::new()
-        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route("/metrics", axum::routing::get(routes::metrics::scrape))
         .with_state(state);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -9,19 +9,14 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use anonlink_core::service::chunk::ChunkState;
 use anonlink_core::service::run::RunState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-use crate::routes::{blocking, tx};
-use crate::{ApiError, AppState};
 
 /// The process's metrics.
 pub(crate) struct Metrics {
@@ -177,60 +172,28 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
     m.requests
         .with_label_values(&[&route, &method, response.status().as_str()])
         .inc();
+    // Internal errors answer 500 (their cause is in the log).
+    if response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        m.store_errors.inc();
+    }
     response
 }
 
-/// `GET /metrics`.
-pub(crate) async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (runs, chunks, rate) = blocking(&state, |inner| {
-        tx(inner, |tx| {
-            let states = [
-                RunState::Created,
-                RunState::Queued,
-                RunState::Running,
-                RunState::Completed,
-                RunState::Error,
-            ];
-            let all = tx.runs_in_state(&states)?;
-            let runs: Vec<(RunState, i64)> = states
-                .iter()
-                .map(|&s| (s, all.iter().filter(|r| r.state() == s).count() as i64))
-                .collect();
-            let mut chunks = [0i64; 2];
-            for run in all.iter().filter(|r| r.state() == RunState::Running) {
-                for c in tx.chunks(run.id())? {
-                    match c.state() {
-                        ChunkState::Pending => chunks[0] += 1,
-                        ChunkState::Running => chunks[1] += 1,
-                        ChunkState::Done => {}
-                    }
-                }
-            }
-            let rate: i64 = tx
-                .setting("rate")?
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0);
-            Ok((runs, chunks, rate))
-        })
-    })
-    .await?;
+/// Sets the gauges read from the store (runs per state, pending and running chunks, the
+/// comparison rate) and renders every metric in the text format.
+pub(crate) fn render(
+    runs: &[(RunState, i64)],
+    chunks: [i64; 2],
+    rate: i64,
+) -> Result<Vec<u8>, prometheus::Error> {
     let m = &*METRICS;
     for (s, n) in runs {
-        m.runs.with_label_values(&[s.as_str()]).set(n);
+        m.runs.with_label_values(&[s.as_str()]).set(*n);
     }
     m.chunks.with_label_values(&["pending"]).set(chunks[0]);
     m.chunks.with_label_values(&["running"]).set(chunks[1]);
     m.rate.set(rate);
     let mut body = Vec::new();
-    TextEncoder::new()
-        .encode(&m.registry.gather(), &mut body)
-        .map_err(ApiError::internal)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response())
+    TextEncoder::new().encode(&m.registry.gather(), &mut body)?;
+    Ok(body)
 }

@@ -2,6 +2,7 @@
 //! async threads, and authorization.
 
 mod json;
+pub(crate) mod metrics;
 mod projects;
 mod runs;
 mod status;
