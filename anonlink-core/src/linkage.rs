@@ -213,7 +213,10 @@ pub fn solve_candidates(
         } => solve::probabilistic(pairs.as_slice(), merge_threshold, deduplicated)?,
         Solver::Bayes => {
             let threshold = spec.candidates.threshold();
-            solve::bayes(&ScoreModel::fit(pairs, sizes, threshold)?, threshold)
+            solve::bayes(
+                &ScoreModel::fit(pairs, sizes, threshold)?.scored_links(),
+                threshold,
+            )
         }
     };
     from_groups(spec.result_type, groups, sizes)
@@ -381,7 +384,10 @@ pub fn solve_stream(
         } => solve::probabilistic_stream(pairs, merge_threshold, deduplicated)?,
         Solver::Bayes => {
             let threshold = spec.candidates.threshold();
-            solve::bayes(&ScoreModel::fit_stream(pairs, sizes, threshold)?, threshold)
+            solve::bayes(
+                &ScoreModel::fit_stream(pairs, sizes, threshold)?.scored_links(),
+                threshold,
+            )
         }
     };
     from_groups(spec.result_type, groups, sizes)
@@ -468,7 +474,7 @@ pub fn link_auto(
         )
     } else {
         let groups = match solver {
-            Solver::Bayes => solve::bayes(&model, floor),
+            Solver::Bayes => solve::bayes(&model.scored_links(), floor),
             Solver::Greedy => solve::greedy(kept.as_slice()),
             Solver::Probabilistic {
                 merge_threshold,

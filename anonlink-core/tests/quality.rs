@@ -219,7 +219,7 @@ fn bayes_groups_never_hold_two_records_of_one_party() {
         let Ok(model) = ScoreModel::fit(&pairs, &[400, 350, 300, 380], t) else {
             continue;
         };
-        let groups = solve::bayes(&model, t);
+        let groups = solve::bayes(&model.scored_links(), t);
         one_record_per_party(&groups);
         let mut seen = std::collections::HashSet::new();
         for r in groups.iter().flatten() {

@@ -374,7 +374,7 @@ fn bayes_solve(
     let groups = py
         .detach(|| {
             anonlink_core::model::ScoreModel::fit(&pairs, &sizes, floor)
-                .map(|model| solve::bayes(&model, floor))
+                .map(|model| solve::bayes(&model.scored_links(), floor))
         })
         .map_err(to_py)?;
     Ok(groups_out(&groups))

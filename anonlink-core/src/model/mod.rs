@@ -256,6 +256,12 @@ impl ScoreModel {
         &self.links
     }
 
+    /// Each link with its match probability, in canonical order: the input of
+    /// [`crate::solve::bayes`].
+    pub fn scored_links(&self) -> Vec<(CandidatePair, f64)> {
+        self.links.iter().map(|l| (l.pair, l.probability)).collect()
+    }
+
     /// The fit of every dataset pair that has links.
     pub fn dataset_pairs(&self) -> &[PairFit] {
         &self.pairs

@@ -468,7 +468,7 @@ impl Worker {
             let result = match (&model, solver) {
                 (Some(model), RunSolver::Bayes) => linkage::from_groups(
                     project.result_type(),
-                    solve::bayes(model, threshold),
+                    solve::bayes(&model.scored_links(), threshold),
                     &sizes,
                 ),
                 _ => linkage::solve_stream(self.merged(chunks, threshold)?, &sizes, &spec),

@@ -1,5 +1,6 @@
-//! The Bayes solver: keeps the links the score model finds more likely than not to be
-//! matches, and joins them into groups with at most one record per dataset.
+//! The Bayes solver: keeps the links the score model ([`crate::model::ScoreModel`]) finds
+//! more likely than not to be matches, and joins them into groups with at most one record
+//! per dataset.
 //!
 //! Links are taken most probable first (then in canonical order); a link joins the groups
 //! of its two records unless they already hold a record of the same dataset. With two
@@ -11,14 +12,16 @@
 use rustc_hash::FxHashMap;
 
 use super::{Groups, Record};
-use crate::model::ScoreModel;
+use crate::candidates::CandidatePair;
 
 /// Links with a match probability above this are kept: the choice that maximises the
 /// expected number of right decisions.
 pub const ACCEPT_PROBABILITY: f64 = 0.5;
 
-/// Solves with the score model: the groups of its probable links with a score of at least
-/// `min_score`, at most one record per dataset in a group.
+/// Solves with match probabilities: the groups of the `links` (pairs in canonical order,
+/// each with its probability, as [`crate::model::ScoreModel::scored_links`] gives them)
+/// that are probable and score at least `min_score`, at most one record per dataset in a
+/// group.
 ///
 /// # Examples
 /// ```
@@ -30,7 +33,7 @@ pub const ACCEPT_PROBABILITY: f64 = 0.5;
 /// let sets = synthetic_datasets(&[1_500, 1_500, 1_500], 0.6, 5);
 /// let refs: Vec<_> = sets.iter().collect();
 /// let (model, _pairs) = model::estimate(&refs, &Config::new(0.0), None)?;
-/// let groups = bayes(&model, model.floor());
+/// let groups = bayes(&model.scored_links(), model.floor());
 /// for g in groups.iter() {
 ///     let mut datasets: Vec<u32> = g.iter().map(|r| r.dataset).collect();
 ///     datasets.dedup();
@@ -38,23 +41,19 @@ pub const ACCEPT_PROBABILITY: f64 = 0.5;
 /// }
 /// # Ok::<(), anonlink_core::Error>(())
 /// ```
-pub fn bayes(model: &ScoreModel, min_score: f64) -> Groups {
-    let mut order: Vec<usize> = (0..model.links().len())
+pub fn bayes(links: &[(CandidatePair, f64)], min_score: f64) -> Groups {
+    let mut order: Vec<usize> = (0..links.len())
         .filter(|&i| {
-            let l = &model.links()[i];
-            l.probability > ACCEPT_PROBABILITY && l.pair.score >= min_score
+            let (pair, probability) = links[i];
+            probability > ACCEPT_PROBABILITY && pair.score >= min_score
         })
         .collect();
     // Stable: equal probabilities keep the canonical order of the links.
-    order.sort_by(|&a, &b| {
-        model.links()[b]
-            .probability
-            .total_cmp(&model.links()[a].probability)
-    });
+    order.sort_by(|&a, &b| links[b].1.total_cmp(&links[a].1));
     let mut group_of: FxHashMap<Record, usize> = FxHashMap::default();
     let mut groups: Vec<Vec<Record>> = Vec::new();
     for i in order {
-        let p = model.links()[i].pair;
+        let p = links[i].0;
         let a = Record::new(p.dataset0, p.row0);
         let b = Record::new(p.dataset1, p.row1);
         match (group_of.get(&a).copied(), group_of.get(&b).copied()) {
