@@ -249,6 +249,22 @@ pub enum Error {
         /// What is wrong with the scores.
         reason: String,
     },
+    /// A blocking schema that cannot be used; names the field (a dotted path) at fault.
+    #[error("blocking schema: {}{reason}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+    BlockingSchema {
+        /// Dotted path of the field at fault (`config.filter.max`), empty for the document.
+        field: String,
+        /// What is wrong, with the value.
+        reason: String,
+    },
+    /// Records that cannot be blocked with a valid schema.
+    #[error("blocking: {}{reason}", row.map(|r| format!("row {r}: ")).unwrap_or_default())]
+    Blocking {
+        /// The record at fault (0-based, header not counted), if one is.
+        row: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

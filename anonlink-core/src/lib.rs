@@ -29,6 +29,8 @@ Beside the pipeline:
 
 - [`clk`] — the **encoder** parties run locally: records (CSV) + a linkage schema + a
   secret → CLKs, bit for bit as clkhash 0.18.
+- [`blocking`] — block ids parties compute from their PII before upload (blocklib's P-Sig
+  and λ-fold, bit for bit), and the assessment of blocks against a truth.
 - [`stats`] — score histograms and the reference's `possible_matches` statistics.
 - [`synthetic`] — seeded datasets that look like real CLKs, and fake people with errors.
 - [`gpu`] — tiles of the comparison on a GPU (feature `gpu`), the same candidates.
@@ -69,6 +71,7 @@ assert_eq!(mapping.into_iter().collect::<Vec<_>>(), vec![(0, 1), (1, 0)]);
 */
 #![deny(missing_docs)]
 
+pub mod blocking;
 pub mod candidates;
 pub mod clk;
 pub mod encoding;

@@ -564,6 +564,30 @@ fn encode_csv<'py>(
     Ok((PyBytes::new(py, &out), clks.bytes_per_record()))
 }
 
+/// blocklib's `generate_candidate_blocks`: the blocks as JSON
+/// `{"blocks": [[id, [record, ...]], ...], "stats": {...}}` (a list keeps blocklib's order).
+#[pyfunction]
+#[pyo3(signature = (rows, schema_json, header=None))]
+fn candidate_blocks(
+    py: Python<'_>,
+    rows: Vec<Vec<String>>,
+    schema_json: &str,
+    header: Option<Vec<String>>,
+) -> PyResult<String> {
+    use anonlink_core::blocking;
+    let schema = blocking::BlockingSchema::from_json(schema_json).map_err(to_py)?;
+    let result = enter_core(py, |_| {
+        blocking::candidate_blocks(&schema, &rows, header.as_deref())
+    })?;
+    let blocks: Vec<(&str, &[blocking::RecordId])> = result
+        .blocks
+        .iter()
+        .map(|b| (b.id.as_str(), b.records.as_slice()))
+        .collect();
+    serde_json::to_string(&serde_json::json!({"blocks": blocks, "stats": result.stats}))
+        .map_err(|e| AnonlinkError::new_err(e.to_string()))
+}
+
 /// The names of the Dice kernels this CPU can run, fastest last.
 #[pyfunction]
 fn kernels() -> Vec<&'static str> {
@@ -594,6 +618,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(semiopen_histogram, m)?)?;
     m.add_function(wrap_pyfunction!(dataset_shape, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(candidate_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(encode_records, m)?)?;
     m.add_function(wrap_pyfunction!(encode_csv, m)?)?;
     Ok(())

@@ -1,13 +1,68 @@
-"""Blocking functions (anonlink's ``blocking``): each returns ``f(dataset_index,
-record_index, record) -> block ids`` for ``find_candidate_pairs(..., blocking_f=f)``.
+"""Blocking.
 
-They are the reference's functions, reproduced exactly (the same seed gives the same blocks),
-so blocked linkages agree between the two packages.
+Two kinds, both reproducing the reference exactly:
+
+- anonlink's blocking functions: each returns ``f(dataset_index, record_index, record) ->
+  block ids`` for ``find_candidate_pairs(..., blocking_f=f)`` (the same seed gives the same
+  blocks).
+- blocklib's client-side blocking from PII: ``generate_candidate_blocks(data, schema)`` with
+  a P-Sig or λ-fold blocking schema gives the same blocks and statistics as
+  ``blocklib.generate_candidate_blocks`` 0.1.11.
 """
 
 import itertools as _itertools
+import json as _json
 import random as _random
+import sys as _sys
 import typing as _typing
+
+from . import _native
+
+
+class CandidateBlockingResult:
+    """blocklib's result object: ``blocks`` (block id -> record ids, in blocklib's order)
+    and ``stats`` (sizes; for P-Sig also coverage and statistics per strategy)."""
+
+    def __init__(self, blocks: dict, stats: dict, schema: dict):
+        self.blocks = blocks
+        self.stats = stats
+        self.schema = schema
+
+    def print_summary_statistics(self, output: _typing.TextIO = _sys.stdout, round_ndigits: int = 4):
+        """Writes the statistics as blocklib's method of this name does."""
+
+        def print_stats(stats, out):
+            out.write("\tNumber of Blocks:   {}\n".format(stats["num_of_blocks"]))
+            out.write("\tMinimum Block Size: {}\n".format(stats["min_size"]))
+            out.write("\tMaximum Block Size: {}\n".format(stats["max_size"]))
+            out.write("\tAverage Block Size: {}\n".format(round(stats["avg_size"], round_ndigits)))
+            out.write("\tMedian Block Size:  {}\n".format(stats["med_size"]))
+            out.write("\tStandard Deviation of Block Size:  {}\n".format(round(stats["std_size"], round_ndigits)))
+            if "coverage" in stats:
+                out.write("\tCoverage:           {}%\n".format(round(stats["coverage"] * 100, 2)))
+
+        output.write("Statistics for the generated blocks:\n")
+        print_stats(self.stats, output)
+        if "statistics_per_strategy" in self.stats:
+            output.write("Individual statistics for each strategy:\n")
+            for stat in self.stats["statistics_per_strategy"]:
+                output.write("Strategy: {}\n".format(stat["strategy_idx"]))
+                print_stats(stat, output)
+
+
+def generate_candidate_blocks(
+    data: _typing.Sequence, blocking_schema: dict, header: _typing.Optional[_typing.List[str]] = None
+) -> CandidateBlockingResult:
+    """blocklib's ``generate_candidate_blocks``: the blocks of ``data`` (a sequence of
+    records, each a sequence of values; for λ-fold with ``input-clks`` a sequence of base64
+    CLKs) under ``blocking_schema`` (a dict). ``header`` names the columns where the schema
+    uses names. Values are text (others are converted with ``str``); an invalid schema
+    raises ``AnonlinkError`` naming the field."""
+    rows = [[value] if isinstance(value, str) else [v if isinstance(v, str) else str(v) for v in value] for value in data]
+    schema_json = _json.dumps(blocking_schema)
+    result = _json.loads(_native.candidate_blocks(rows, schema_json, None if header is None else list(header)))
+    blocks = {key: records for key, records in result["blocks"]}
+    return CandidateBlockingResult(blocks, result["stats"], blocking_schema)
 
 
 def _evalf(funcs, *args):
@@ -84,4 +139,12 @@ def list_blocking(source):
     return list_blocking_inner
 
 
-__all__ = ["bit_blocking", "block_and", "block_or", "continuous_blocking", "list_blocking"]
+__all__ = [
+    "CandidateBlockingResult",
+    "bit_blocking",
+    "block_and",
+    "block_or",
+    "continuous_blocking",
+    "generate_candidate_blocks",
+    "list_blocking",
+]
