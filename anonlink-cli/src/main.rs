@@ -34,6 +34,12 @@ enum Command {
     Describe(cmd::describe::DescribeArgs),
     /// Encode records (CSV) into CLKs with a linkage schema and a secret (as clkhash).
     Hash(cmd::hash::HashArgs),
+    /// Block records (CSV) with a blocking schema, as blocklib and anonlink-client's
+    /// `block`: P-Sig or λ-fold block ids per record.
+    Block(cmd::block::BlockArgs),
+    /// Statistics of block documents: block sizes, coverage; for two parties the
+    /// comparisons, reduction ratio and, with a truth, pairs completeness.
+    BlockStats(cmd::block::BlockStatsArgs),
     /// Write the default linkage schema.
     GenerateDefaultSchema(cmd::hash::DefaultSchemaArgs),
     /// Check a linkage schema.
@@ -55,6 +61,8 @@ fn main() -> std::process::ExitCode {
         Command::Estimate(args) => cmd::estimate::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::Hash(args) => cmd::hash::run(args),
+        Command::Block(args) => cmd::block::run(args),
+        Command::BlockStats(args) => cmd::block::stats(args),
         Command::GenerateDefaultSchema(args) => cmd::hash::generate_default_schema(args),
         Command::ValidateSchema(args) => cmd::hash::validate_schema(args),
         Command::ScoresHistogram(args) => cmd::histogram::run(args),

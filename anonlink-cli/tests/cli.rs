@@ -907,3 +907,197 @@ fn link_on_a_gpu_that_is_not_there_says_so_and_uses_the_cpu() {
     // This machine has no GPU (and the default build no GPU backend).
     assert!(stderr.contains("comparing on the CPU"), "{stderr}");
 }
+
+/// Blocking end to end: PII hashed and blocked in one command (`hash --blocking`), the
+/// `clknblocks` documents uploaded to `anonlink serve` into a blocking project, a blocked
+/// run whose result equals `anonlink link` on the same files; `block-stats` with the truth
+/// reports the pairs completeness the run's recall is bounded by.
+#[test]
+fn hash_with_blocks_then_a_blocked_run_equals_local_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "blocking secret\n").unwrap();
+    let blocking_schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/blocking/febrl4-psig.json")
+        .to_str()
+        .unwrap()
+        .to_string();
+    for (party, csv) in [
+        ("a", "febrl4/febrl4_a_pii.csv"),
+        ("b", "febrl4/febrl4_b_pii.csv"),
+    ] {
+        let out = anonlink(
+            "",
+            &[
+                "hash",
+                &fixture_str(csv),
+                "--schema",
+                &fixture_str("febrl4/febrl4_schema.json"),
+                "--secret-file",
+                secret.to_str().unwrap(),
+                "--blocking",
+                &blocking_schema,
+                "-o",
+                &path(&format!("{party}.json")),
+            ],
+        );
+        ok(&out);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("blocks"));
+        ok(&anonlink(
+            "",
+            &[
+                "block",
+                &fixture_str(csv),
+                "--schema",
+                &blocking_schema,
+                "-o",
+                &path(&format!("{party}-blocks.json")),
+                "-q",
+            ],
+        ));
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(path("a.json")).unwrap()).unwrap();
+    let items = doc["clknblocks"].as_array().unwrap();
+    assert_eq!(items.len(), 5000);
+    // The block ids are those `anonlink block` gives the same records.
+    let blocks: Value =
+        serde_json::from_slice(&std::fs::read(path("a-blocks.json")).unwrap()).unwrap();
+    assert_eq!(
+        items[0].as_array().unwrap()[1..],
+        blocks["blocks"]["0"].as_array().unwrap()[..]
+    );
+
+    let local = ok(&anonlink(
+        "",
+        &[
+            "link",
+            &path("a.json"),
+            &path("b.json"),
+            "-t",
+            "0.8",
+            "--type",
+            "groups",
+            "-q",
+        ],
+    ));
+
+    let server = Server::start(dir.path(), free_port());
+    let root = server.root();
+    let creds = create_project(
+        &root,
+        &["--type", "groups", "--blocking", "--name", "blocked"],
+        &dir.path().join("creds.json"),
+    );
+    let pid = creds["project_id"].as_str().unwrap();
+    let rt = creds["result_token"].as_str().unwrap();
+    for (i, party) in ["a", "b"].iter().enumerate() {
+        let token = creds["update_tokens"][i].as_str().unwrap();
+        ok(&anonlink(
+            &root,
+            &[
+                "upload",
+                "--project",
+                pid,
+                "--apikey",
+                token,
+                &path(&format!("{party}.json")),
+            ],
+        ));
+    }
+    let run = ok(&anonlink(
+        &root,
+        &[
+            "create",
+            "--project",
+            pid,
+            "--apikey",
+            rt,
+            "--threshold",
+            "0.8",
+        ],
+    ));
+    let rid = run["run_id"].as_str().unwrap();
+    let served = ok(&anonlink(
+        &root,
+        &[
+            "results",
+            "--project",
+            pid,
+            "--apikey",
+            rt,
+            "--run",
+            rid,
+            "--watch",
+            "--interval",
+            "0.1",
+        ],
+    ));
+    assert_eq!(canonical(&served["groups"]), canonical(&local["groups"]));
+
+    // Pairs completeness against the truth, and the run's recall beneath it.
+    let truth_pairs = std::fs::read_to_string(fixture("febrl4/febrl4_truth.csv")).unwrap();
+    let mut truth = String::from("party,row,entity\n");
+    for (e, line) in truth_pairs.lines().skip(1).enumerate() {
+        let (a, b) = line.split_once(',').unwrap();
+        truth.push_str(&format!("0,{a},{e}\n1,{b},{e}\n"));
+    }
+    std::fs::write(path("truth.csv"), truth).unwrap();
+    let stats = ok(&anonlink(
+        "",
+        &[
+            "block-stats",
+            &path("a-blocks.json"),
+            &path("b-blocks.json"),
+            "--truth",
+            &path("truth.csv"),
+            "--json",
+        ],
+    ));
+    let pair = &stats["two_party"];
+    let completeness = pair["pairs_completeness"].as_f64().unwrap();
+    assert_eq!(pair["true_matches"], 5000);
+    assert!(completeness > 0.9 && completeness < 1.0, "{pair}");
+    assert!(pair["reduction_ratio"].as_f64().unwrap() > 0.99, "{pair}");
+    let found = canonical(&served["groups"]).len() as f64;
+    assert!(found / 5000.0 <= completeness + 1e-9);
+    let table = anonlink(
+        "",
+        &[
+            "block-stats",
+            &path("a-blocks.json"),
+            &path("b-blocks.json"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&table.stdout).contains("reduction ratio"));
+}
+
+#[test]
+fn block_refuses_a_bad_schema_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("bad.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "p-sig", "version": 1, "config": {"blocking-features": [1],
+            "filter": {"type": "ratio", "max": 2},
+            "blocking-filter": {"type": "bloom filter", "number-hash-functions": 4, "bf-len": 2048},
+            "signatureSpecs": [[{"type": "metaphone", "feature": 1}]]}}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("blocks.json");
+    fails_with(
+        &anonlink(
+            "",
+            &[
+                "block",
+                &fixture_str("febrl4/febrl4_a_pii.csv"),
+                "--schema",
+                schema.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ),
+        "config.filter.max",
+    );
+    assert!(!out.exists());
+}

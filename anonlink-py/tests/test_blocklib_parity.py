@@ -237,3 +237,39 @@ def test_invalid_schema_names_the_field():
     schema = psig([[chars(1, ":2")]], {"type": "ratio", "max": 1.5})
     with pytest.raises(AnonlinkError, match=r"config\.filter\.max"):
         generate_candidate_blocks([["0", "a", "b"]], schema)
+
+
+ANONLINK = ROOT / "target" / "release" / "anonlink"
+
+
+@pytest.mark.parametrize("schema_file", ["febrl4-psig.json", "febrl4-lambda-fold.json"])
+def test_cli_block_documents_match_anonlink_client(tmp_path, schema_file):
+    """`anonlink block` writes the document anonlink-client's `block` writes: the same
+    record -> block ids map (values stripped as the client strips them) and statistics."""
+    if not ANONLINK.exists():
+        pytest.skip("build the CLI first (cargo build --release -p anonlink-cli)")
+    schema_path = ROOT / "examples" / "blocking" / schema_file
+    records = DATA / "febrl4" / "febrl4_b_pii.csv"
+    header, rows = read_csv(records)
+    # Padding that the client strips away.
+    padded = tmp_path / "padded.csv"
+    with open(padded, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i, row in enumerate(rows):
+            writer.writerow([f" {v} " if i % 3 == 0 else v for v in row])
+    out = tmp_path / "blocks.json"
+    subprocess.run([str(ANONLINK), "block", str(padded), "--schema", str(schema_path), "-o", str(out), "-q"], check=True)
+    with open(schema_path) as f:
+        schema = json.load(f)
+    _, padded_rows = read_csv(padded)
+    case = {"data": padded_rows, "header": header, "schema": schema, "client": True}
+    done = subprocess.run([str(BLOCKLIB_PYTHON), str(pathlib.Path(__file__).parent / "blocklib" / "reference.py")],
+                          input=json.dumps([case]), capture_output=True, text=True, check=True)
+    expected = json.loads(done.stdout)[0]
+    with open(out) as f:
+        ours = json.load(f)
+    assert list(ours["blocks"].items()) == [(k, v) for k, v in expected["by_record"]]
+    assert_stats_equal(ours["meta"]["stats"], expected["stats"], schema_file)
+    assert ours["meta"]["source"] == {"clk_count": [len(rows)]}
+    assert ours["meta"]["config"] == schema

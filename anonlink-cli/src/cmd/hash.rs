@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::progress;
 use anonlink_core::clk::{Encoder, Header, Schema, default_schema, encode_csv};
-use anonlink_core::encoding::{encode_binary, encode_json};
+use anonlink_core::encoding::{encode_binary, encode_json, encode_json_with_blocks};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
@@ -31,8 +31,12 @@ pub struct HashArgs {
     #[arg(long, short)]
     output: PathBuf,
     /// Write raw records (the service's binary upload format) instead of JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "blocking")]
     binary: bool,
+    /// Also block the records with this blocking schema (blocklib's JSON) and write a
+    /// `clknblocks` upload document: each CLK followed by its block ids.
+    #[arg(long)]
+    blocking: Option<PathBuf>,
     /// The CSV has no header row.
     #[arg(long, conflicts_with = "ignore_header")]
     no_header: bool,
@@ -66,6 +70,12 @@ pub fn run(args: HashArgs) -> Result<()> {
         bail!("the secret is empty");
     }
     let schema = read_schema(&args.schema)?;
+    // The blocking schema is checked before any hashing, so a bad one costs nothing.
+    let blocking = args
+        .blocking
+        .as_deref()
+        .map(crate::cmd::block::read_schema)
+        .transpose()?;
     let encoder = Encoder::new(schema, &secret).context("deriving keys")?;
     let header = if args.no_header {
         Header::Absent
@@ -88,10 +98,23 @@ pub fn run(args: HashArgs) -> Result<()> {
     )
     .with_context(|| format!("hashing {}", args.records.display()))?;
     bar.finish_and_clear();
+    let blocks = match &blocking {
+        Some((schema, _)) => {
+            let (blocks, rows) =
+                crate::cmd::block::block_file(schema, &args.records, !args.no_header)?;
+            if rows != clks.len() {
+                bail!("{} rows were blocked but {} hashed", rows, clks.len());
+            }
+            Some(blocks)
+        }
+        None => None,
+    };
     let out = File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let mut out = std::io::BufWriter::new(out);
-    if args.binary {
+    if let Some(blocks) = &blocks {
+        encode_json_with_blocks(&clks, &blocks.record_blocks(clks.len()), &mut out)?;
+    } else if args.binary {
         encode_binary(&clks, &mut out)?;
     } else {
         encode_json(&clks, &mut out)?;
@@ -106,6 +129,19 @@ pub fn run(args: HashArgs) -> Result<()> {
             clks.len() as f64 / secs.max(1e-9),
             args.output.display()
         );
+        if let Some(blocks) = &blocks {
+            let s = &blocks.stats;
+            eprintln!(
+                "with {} blocks (sizes {}..{}, median {}){}",
+                s.num_of_blocks,
+                s.min_size,
+                s.max_size,
+                s.med_size,
+                s.coverage
+                    .map(|c| format!(", coverage {:.2}%", c * 100.0))
+                    .unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }

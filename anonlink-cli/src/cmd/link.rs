@@ -346,6 +346,40 @@ fn report_accuracy(truth: &PathBuf, result: &Linkage) -> Result<()> {
     Ok(())
 }
 
+/// The entities of two parties' records (`counts` of them) from a `party,row,entity` truth
+/// file; records it does not name are entities of their own.
+pub(crate) fn read_truth_entities(
+    path: &std::path::Path,
+    counts: &[usize; 2],
+) -> Result<[Vec<u64>; 2]> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if !text.starts_with("party,row,entity") {
+        bail!("{}: expected a party,row,entity truth file", path.display());
+    }
+    let mut rows = read_entities(path, &text)?;
+    rows.resize(2.max(rows.len()), Vec::new());
+    let mut fresh = rows.iter().flatten().copied().max().map_or(0, |m| m + 1);
+    let mut out = [Vec::new(), Vec::new()];
+    for party in 0..2 {
+        let mut ids = std::mem::take(&mut rows[party]);
+        if ids.len() > counts[party] {
+            bail!(
+                "{}: party {party} has {} rows in the truth but {} records",
+                path.display(),
+                ids.len(),
+                counts[party]
+            );
+        }
+        while ids.len() < counts[party] {
+            ids.push(fresh);
+            fresh += 1;
+        }
+        out[party] = ids;
+    }
+    Ok(out)
+}
+
 /// The entity of every record from `party,row,entity` lines; records not named are
 /// entities of their own.
 fn read_entities(path: &std::path::Path, text: &str) -> Result<Vec<Vec<u64>>> {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod benchmark;
+pub mod block;
 pub mod client;
 pub mod describe;
 pub mod estimate;

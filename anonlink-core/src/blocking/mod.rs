@@ -40,6 +40,7 @@
 //! # Ok::<(), anonlink_core::Error>(())
 //! ```
 
+mod document;
 mod lambda_fold;
 mod metaphone;
 mod psig;
@@ -51,6 +52,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+pub use document::{BlockDocument, Records, read_csv_records, write_block_document};
 pub use schema::{
     BlockBloomFilter, BlockingSchema, CommonConfig, Feature, LambdaFoldConfig, Method, PSigConfig,
     Position, SignatureFilter, SignatureKind, SignatureSpec,

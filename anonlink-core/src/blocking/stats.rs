@@ -43,6 +43,13 @@ pub struct StrategyStats {
     pub coverage: f64,
 }
 
+impl BlockStats {
+    /// The statistics of blocks of these sizes (blocklib's `reversed_index_stats`).
+    pub fn of_sizes(sizes: impl Iterator<Item = usize>) -> Self {
+        block_stats(sizes)
+    }
+}
+
 pub(super) fn block_stats(sizes: impl Iterator<Item = usize>) -> BlockStats {
     let mut sizes: Vec<usize> = sizes.collect();
     let n = sizes.len();
@@ -115,9 +122,9 @@ pub struct Assessment {
 
 /// Reduction ratio and pairs completeness of two parties' blocks (block id → record
 /// positions) against the entity of each record (`entities[party][record]`).
-pub fn assess_two_party(
+pub fn assess_two_party<E: Eq + std::hash::Hash>(
     blocks: [&[(String, Vec<usize>)]; 2],
-    entities: [&[String]; 2],
+    entities: [&[E]; 2],
 ) -> crate::Result<Assessment> {
     let all_comparisons = entities[0].len() as u128 * entities[1].len() as u128;
     if all_comparisons == 0 {
@@ -130,23 +137,22 @@ pub fn assess_two_party(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))
         .collect();
-    let entity = |party: usize, record: usize| -> crate::Result<&str> {
+    let entity = |party: usize, record: usize| -> crate::Result<&E> {
         entities[party]
             .get(record)
-            .map(String::as_str)
             .ok_or_else(|| crate::Error::Blocking {
                 row: Some(record),
                 reason: format!("party {party} has a block record without an entity in the truth"),
             })
     };
     let mut comparisons = 0u128;
-    let mut found: FxHashSet<&str> = FxHashSet::default();
+    let mut found: FxHashSet<&E> = FxHashSet::default();
     for (key, records_a) in blocks[0] {
         let Some(records_b) = second.get(key.as_str()) else {
             continue;
         };
         comparisons += records_a.len() as u128 * records_b.len() as u128;
-        let in_a: FxHashSet<&str> = records_a
+        let in_a: FxHashSet<&E> = records_a
             .iter()
             .map(|&r| entity(0, r))
             .collect::<crate::Result<_>>()?;
@@ -157,10 +163,9 @@ pub fn assess_two_party(
             }
         }
     }
-    let first_entities: FxHashSet<&str> = entities[0].iter().map(String::as_str).collect();
+    let first_entities: FxHashSet<&E> = entities[0].iter().collect();
     let true_matches = entities[1]
         .iter()
-        .map(String::as_str)
         .collect::<FxHashSet<_>>()
         .intersection(&first_entities)
         .count();

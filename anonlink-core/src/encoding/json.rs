@@ -42,6 +42,42 @@ pub fn decode_json_slice(bytes: &[u8], limits: &SizeLimits) -> Result<Clks> {
     decode_with(&mut de, limits)
 }
 
+/// Writes `clks` with their block ids as a `clknblocks` upload document (each record
+/// followed by its block ids).
+///
+/// # Errors
+/// [`Error::Io`] when writing fails; [`Error::Json`] when `blocks` has not one entry per
+/// record.
+pub fn encode_json_with_blocks<W: Write>(
+    clks: &Clks,
+    blocks: &[Vec<String>],
+    mut writer: W,
+) -> Result<()> {
+    if blocks.len() != clks.len() {
+        return Err(Error::Json {
+            reason: format!("{} block lists for {} records", blocks.len(), clks.len()),
+        });
+    }
+    writer.write_all(b"{\"clknblocks\": [")?;
+    for (i, ids) in blocks.iter().enumerate() {
+        if i > 0 {
+            writer.write_all(b", ")?;
+        }
+        writer.write_all(b"[\"")?;
+        writer.write_all(encode_base64_record(&clks.record_bytes(i)).as_bytes())?;
+        writer.write_all(b"\"")?;
+        for id in ids {
+            writer.write_all(b", ")?;
+            serde_json::to_writer(&mut writer, id).map_err(|e| Error::Json {
+                reason: e.to_string(),
+            })?;
+        }
+        writer.write_all(b"]")?;
+    }
+    writer.write_all(b"]}")?;
+    Ok(())
+}
+
 /// Writes `clks` as an upload document.
 ///
 /// # Errors

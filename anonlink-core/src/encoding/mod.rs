@@ -19,7 +19,7 @@ pub use self::base64::{decode_base64_record, encode_base64_record};
 pub(crate) use self::binary::read_full;
 pub use self::binary::{decode_binary, encode_binary};
 pub use self::file::{EncodingsFile, read_path, size_from_name};
-pub use self::json::{decode_json, decode_json_slice, encode_json};
+pub use self::json::{decode_json, decode_json_slice, encode_json, encode_json_with_blocks};
 pub use self::upload::{
     DEFAULT_BLOCK, Upload, UploadForm, block_id, decode_upload, default_blocks,
 };
