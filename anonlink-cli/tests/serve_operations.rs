@@ -181,6 +181,8 @@ fn traces_go_to_an_otlp_endpoint_when_one_is_configured() {
             "serve",
             "--bind",
             &format!("127.0.0.1:{port}"),
+            "--chunk-comparisons",
+            "5000000",
             "--data-dir",
         ])
         .arg(dir.path())
@@ -204,6 +206,56 @@ fn traces_go_to_an_otlp_endpoint_when_one_is_configured() {
     }
     let answer = reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1/status")).unwrap();
     assert_eq!(answer.status(), 200);
+    // A run of several chunks: its work, done by whichever worker, is one trace.
+    let root = format!("http://127.0.0.1:{port}");
+    let creds = dir.path().join("creds.json");
+    let run_file = dir.path().join("run.json");
+    let cli = |args: &[&str]| {
+        let out = common::anonlink(&root, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&[
+        "create-project",
+        "--type",
+        "groups",
+        "-o",
+        creds.to_str().unwrap(),
+    ]);
+    for (party, file) in [("0", "febrl4/febrl4_a.json"), ("1", "febrl4/febrl4_b.json")] {
+        cli(&[
+            "upload",
+            "--credentials",
+            creds.to_str().unwrap(),
+            "--party",
+            party,
+            &common::fixture_str(file),
+        ]);
+    }
+    cli(&[
+        "create",
+        "--credentials",
+        creds.to_str().unwrap(),
+        "--threshold",
+        "0.8",
+        "-o",
+        run_file.to_str().unwrap(),
+    ]);
+    cli(&[
+        "results",
+        "--credentials",
+        creds.to_str().unwrap(),
+        "--run-file",
+        run_file.to_str().unwrap(),
+        "--watch",
+        "--interval",
+        "0.1",
+        "-o",
+        dir.path().join("result.json").to_str().unwrap(),
+    ]);
     // SIGTERM flushes what is left.
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -211,19 +263,40 @@ fn traces_go_to_an_otlp_endpoint_when_one_is_configured() {
         .unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(15)).is_some_and(|s| s.success()));
     let seen = seen.lock().unwrap();
-    let traces: Vec<&Vec<u8>> = seen
+    let spans: Vec<opentelemetry_proto::tonic::trace::v1::Span> = seen
         .iter()
         .filter(|(path, _)| path == "/v1/traces")
-        .map(|(_, body)| body)
+        .flat_map(|(_, body)| {
+            use prost::Message;
+            let export =
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&body[..])
+                    .expect("an OTLP protobuf export");
+            export
+                .resource_spans
+                .into_iter()
+                .flat_map(|r| r.scope_spans)
+                .flat_map(|s| s.spans)
+        })
         .collect();
-    let has = |needle: &[u8]| {
-        traces
-            .iter()
-            .any(|b| b.windows(needle.len()).any(|w| w == needle))
-    };
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
+    assert!(!named("request").is_empty(), "{} spans", spans.len());
+    let run_work: Vec<_> = named("chunk_compare")
+        .into_iter()
+        .chain(named("merge_solve"))
+        .collect();
     assert!(
-        has(b"request") && has(b"anonlink"),
-        "{} exports",
-        traces.len()
+        named("chunk_compare").len() > 1 && named("merge_solve").len() == 1,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
+    let trace = &run_work[0].trace_id;
+    assert!(
+        run_work.iter().all(|s| &s.trace_id == trace),
+        "a run's chunks and solve are one trace"
+    );
+    // Each request is a trace of its own, apart from the run's.
+    let requests = named("request");
+    assert!(requests.iter().all(|r| &r.trace_id != trace));
+    let distinct: std::collections::HashSet<_> = requests.iter().map(|r| &r.trace_id).collect();
+    assert_eq!(distinct.len(), requests.len());
 }

@@ -301,19 +301,28 @@ pub fn find_candidates_bounded(
     spec: &LinkSpec,
     budget: &candidates::MemoryBudget,
 ) -> Result<Box<dyn CandidateSource>> {
-    if spec.blocks.is_some() {
-        let pairs = find_candidates(datasets, spec)?;
-        let len = pairs.len() as u64;
-        return Ok(Box::new(Counted {
-            len,
-            pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),
-        }));
-    }
-    let runs = candidates::find_into(
-        datasets,
-        &spec.candidates,
-        candidates::SortedRuns::new(budget.clone()),
-    )?;
+    let runs = match &spec.blocks {
+        // Top-k bounds the pairs of each block already.
+        Some(_) if spec.candidates.k().is_some() => {
+            let pairs = find_candidates(datasets, spec)?;
+            let len = pairs.len() as u64;
+            return Ok(Box::new(Counted {
+                len,
+                pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),
+            }));
+        }
+        Some(blocks) => candidates::find_blocked_into(
+            datasets,
+            blocks,
+            &spec.candidates,
+            candidates::SortedRuns::new(budget.clone()),
+        )?,
+        None => candidates::find_into(
+            datasets,
+            &spec.candidates,
+            candidates::SortedRuns::new(budget.clone()),
+        )?,
+    };
     let stream = runs.into_stream()?;
     let len = stream.len();
     Ok(match (spec.candidates.k(), spec.candidates.is_k_merged()) {

@@ -92,9 +92,36 @@ enum After {
     Pause(Duration),
 }
 
+/// The trace a run's work belongs to, whichever worker or process does it: a remote parent
+/// whose trace id is the first 16 bytes of the SHA-256 of the run id, so that an exporter
+/// (`anonlink serve` with `OTEL_*` set) shows a run's floor, chunks and solve as one trace.
+/// Without an exporter the context is never read.
+fn run_trace(run_id: &str) -> opentelemetry::ContextGuard {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(run_id.as_bytes());
+    let mut trace = [0u8; 16];
+    trace.copy_from_slice(&digest[..16]);
+    let mut span = [0u8; 8];
+    span.copy_from_slice(&digest[16..24]);
+    let parent = SpanContext::new(
+        TraceId::from_bytes(trace),
+        SpanId::from_bytes(span),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    opentelemetry::Context::new()
+        .with_remote_span_context(parent)
+        .attach()
+}
+
 /// Runs one piece of work and logs how it ended.
 fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &str) -> After {
     let started = Instant::now();
+    let _trace = run_trace(work.run().id());
     let mut comparisons = 0;
     let (run, settled, chunk) = match work {
         Work::Compare {

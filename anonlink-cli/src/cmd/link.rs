@@ -154,7 +154,11 @@ pub fn run(args: LinkArgs) -> Result<()> {
         bytes: usize::try_from(args.memory_limit.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         dir: args.temp_dir.clone(),
     };
-    let total = total_comparisons(&sizes);
+    // With blocks, the comparisons made are those within shared blocks.
+    let total = match &spec.blocks {
+        Some(blocks) => candidates::blocked_comparisons(blocks),
+        None => total_comparisons(&sizes),
+    };
     let gpu = if args.device == "gpu" && spec.blocks.is_none() && args.k.is_none() {
         match anonlink_core::gpu::open() {
             Ok(device) => Some(device),
@@ -213,8 +217,13 @@ pub fn run(args: LinkArgs) -> Result<()> {
 
     if !args.quiet {
         eprintln!(
-            "{} comparisons, {} candidates in {:.2} s ({:.3e} comparisons/s)",
+            "{} comparisons{}, {} candidates in {:.2} s ({:.3e} comparisons/s)",
             stats.total_comparisons,
+            if spec.blocks.is_some() {
+                format!(" within blocks (of {} without)", total_comparisons(&sizes))
+            } else {
+                String::new()
+            },
             stats.candidates,
             elapsed,
             stats.total_comparisons as f64 / elapsed.max(1e-9)

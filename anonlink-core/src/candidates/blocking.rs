@@ -4,7 +4,9 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::top_k::enforce_k;
-use super::{CandidatePair, CandidatePairs, Config, Progress, check_datasets, tile};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{CandidatePair, CandidatePairs, Config, Progress, SortedRuns, check_datasets, tile};
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
 use crate::similarity::Kernel;
@@ -39,28 +41,7 @@ pub fn find_blocked(
     blocks: &[Vec<Vec<u64>>],
     config: &Config,
 ) -> Result<CandidatePairs> {
-    check_datasets(datasets)?;
-    config.validate()?;
-    if blocks.len() != datasets.len() {
-        return Err(Error::Blocks {
-            reason: format!(
-                "block lists for {} datasets, but {} datasets",
-                blocks.len(),
-                datasets.len()
-            ),
-        });
-    }
-    for (d, (clks, lists)) in datasets.iter().zip(blocks).enumerate() {
-        if clks.len() != lists.len() {
-            return Err(Error::Blocks {
-                reason: format!(
-                    "dataset {d}: {} block lists for {} records",
-                    lists.len(),
-                    clks.len()
-                ),
-            });
-        }
-    }
+    check_blocks(datasets, blocks, config)?;
     let progress = Progress::new(config.progress.as_deref());
     let kernel = config.kernel.unwrap_or_else(Kernel::detect);
     let indexes: Vec<FxHashMap<u64, Vec<u32>>> = blocks.iter().map(|l| index(l)).collect();
@@ -114,6 +95,159 @@ pub fn find_blocked(
     Ok(CandidatePairs { pairs: sorted })
 }
 
+/// [`find_blocked`] in bounded memory (without `k`): each block's pairs go to `runs`
+/// (sorted runs on disk beyond their budget), each pair once — from the first block, by
+/// id, that its two records share — so that [`SortedRuns::into_stream`] gives exactly the
+/// pairs of [`find_blocked`], however many a block holds.
+///
+/// # Errors
+/// As [`find_blocked`]; [`Error::Blocks`] with `k` set (top-k already bounds the pairs:
+/// use [`find_blocked`]); [`Error::Spill`] when the pairs cannot be written to disk.
+pub fn find_blocked_into(
+    datasets: &[&Clks],
+    blocks: &[Vec<Vec<u64>>],
+    config: &Config,
+    runs: SortedRuns,
+) -> Result<SortedRuns> {
+    check_blocks(datasets, blocks, config)?;
+    if config.k.is_some() {
+        return Err(Error::Blocks {
+            reason: "top-k per block is found in memory (find_blocked), not in runs".into(),
+        });
+    }
+    // A failure to spill stops the search at once, as a cancellation would.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let user = config.progress.clone();
+    let flag = stop.clone();
+    let stopping_progress =
+        move |n: u64| !flag.load(Ordering::Relaxed) && user.as_ref().is_none_or(|f| f(n));
+    let progress = Progress::new(Some(&stopping_progress));
+    let kernel = config.kernel.unwrap_or_else(Kernel::detect);
+    let indexes: Vec<FxHashMap<u64, Vec<u32>>> = blocks.iter().map(|l| index(l)).collect();
+    let sorted: Vec<Vec<Vec<u64>>> = blocks
+        .iter()
+        .map(|lists| {
+            lists
+                .iter()
+                .map(|ids| {
+                    let mut ids = ids.clone();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                })
+                .collect()
+        })
+        .collect();
+    let runs = std::sync::Mutex::new((runs, None::<Error>));
+    for i in 0..datasets.len() {
+        for j in i + 1..datasets.len() {
+            let mut shared: Vec<(u64, &Vec<u32>, &Vec<u32>)> = indexes[i]
+                .iter()
+                .filter_map(|(id, rows_i)| indexes[j].get(id).map(|rows_j| (*id, rows_i, rows_j)))
+                .collect();
+            shared.sort_by_key(|(_, a, b)| std::cmp::Reverse(a.len() * b.len()));
+            shared.par_iter().for_each(|(id, rows_i, rows_j)| {
+                if progress.is_cancelled() {
+                    return;
+                }
+                let sub_i = datasets[i].select(rows_i);
+                let sub_j = datasets[j].select(rows_j);
+                let mut pairs = tile::compare(
+                    &sub_i,
+                    &sub_j,
+                    (i as u32, j as u32),
+                    config,
+                    kernel,
+                    &progress,
+                );
+                pairs.retain_mut(|p| {
+                    p.row0 = rows_i[p.row0 as usize];
+                    p.row1 = rows_j[p.row1 as usize];
+                    first_common(&sorted[i][p.row0 as usize], &sorted[j][p.row1 as usize])
+                        == Some(*id)
+                });
+                if pairs.is_empty() {
+                    return;
+                }
+                let mut guard = runs.lock().unwrap_or_else(|p| p.into_inner());
+                let (runs, failed) = &mut *guard;
+                if failed.is_none()
+                    && let Err(e) = runs.push(&mut pairs)
+                {
+                    *failed = Some(e);
+                    stop.store(true, Ordering::Relaxed);
+                }
+            });
+            let (_, failed) = &mut *runs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+    let (runs, _) = runs.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(runs)
+}
+
+/// The smallest id in both sorted lists.
+fn first_common(a: &[u64], b: &[u64]) -> Option<u64> {
+    let (mut x, mut y) = (0, 0);
+    while x < a.len() && y < b.len() {
+        match a[x].cmp(&b[y]) {
+            std::cmp::Ordering::Less => x += 1,
+            std::cmp::Ordering::Greater => y += 1,
+            std::cmp::Ordering::Equal => return Some(a[x]),
+        }
+    }
+    None
+}
+
+fn check_blocks(datasets: &[&Clks], blocks: &[Vec<Vec<u64>>], config: &Config) -> Result<()> {
+    check_datasets(datasets)?;
+    config.validate()?;
+    if blocks.len() != datasets.len() {
+        return Err(Error::Blocks {
+            reason: format!(
+                "block lists for {} datasets, but {} datasets",
+                blocks.len(),
+                datasets.len()
+            ),
+        });
+    }
+    for (d, (clks, lists)) in datasets.iter().zip(blocks).enumerate() {
+        if clks.len() != lists.len() {
+            return Err(Error::Blocks {
+                reason: format!(
+                    "dataset {d}: {} block lists for {} records",
+                    lists.len(),
+                    clks.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The comparisons [`find_blocked`] makes: for every pair of datasets, the product of the
+/// sizes of each block they share (a pair of records in two shared blocks is compared in
+/// both).
+pub fn blocked_comparisons(blocks: &[Vec<Vec<u64>>]) -> u64 {
+    let indexes: Vec<FxHashMap<u64, Vec<u32>>> = blocks.iter().map(|l| index(l)).collect();
+    let mut total = 0u64;
+    for i in 0..indexes.len() {
+        for j in i + 1..indexes.len() {
+            for (id, rows_i) in &indexes[i] {
+                if let Some(rows_j) = indexes[j].get(id) {
+                    total = total.saturating_add(rows_i.len() as u64 * rows_j.len() as u64);
+                }
+            }
+        }
+    }
+    total
+}
+
 /// Block id → rows in that block, ascending; a row listing a block twice appears once.
 fn index(lists: &[Vec<u64>]) -> FxHashMap<u64, Vec<u32>> {
     let mut map: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
@@ -165,6 +299,19 @@ mod tests {
                 })
                 .collect();
             let got = find_blocked(&refs, &blocks, &Config::new(t)).unwrap();
+            // In runs, at budgets from one pair per run up: each pair once, the same order.
+            for budget in [1, 96, 1 << 20] {
+                let runs = find_blocked_into(
+                    &refs,
+                    &blocks,
+                    &Config::new(t),
+                    SortedRuns::new(crate::candidates::MemoryBudget::bytes(budget)),
+                )
+                .unwrap();
+                let streamed: Vec<CandidatePair> =
+                    runs.into_stream().unwrap().collect::<Result<_>>().unwrap();
+                prop_assert_eq!(streamed.as_slice(), got.as_slice());
+            }
             let all = find(&refs, &Config::new(t)).unwrap();
             let share = |d0: u32, r0: u32, d1: u32, r1: u32| {
                 let a = &blocks[d0 as usize][r0 as usize];

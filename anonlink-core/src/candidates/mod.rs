@@ -23,7 +23,7 @@ mod spill;
 mod tile;
 mod top_k;
 
-pub use self::blocking::find_blocked;
+pub use self::blocking::{blocked_comparisons, find_blocked, find_blocked_into};
 pub use self::estimate::{
     BYTES_PER_CANDIDATE, COMPETITORS, COVERED_SHARE, CandidateEstimate, LOWEST_FLOOR, PairSample,
     SAMPLE_COMPARISONS, combine as combine_estimates, estimate, floor_for, model_floor,
@@ -444,10 +444,11 @@ pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Resul
     check_datasets(datasets)?;
     config.validate()?;
     // A failure to spill stops the search at once, as a cancellation would.
-    let stop = AtomicBool::new(false);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
     let user = config.progress.clone();
+    let flag = stop.clone();
     let stopping_progress =
-        move |n: u64| !stop.load(AtomicOrdering::Relaxed) && user.as_ref().is_none_or(|f| f(n));
+        move |n: u64| !flag.load(AtomicOrdering::Relaxed) && user.as_ref().is_none_or(|f| f(n));
     let progress = Progress::new(Some(&stopping_progress));
     let kernel = config.kernel.unwrap_or_else(Kernel::detect);
     let runs = std::sync::Mutex::new((runs, None::<Error>));
@@ -467,6 +468,7 @@ pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Resul
                         && let Err(e) = runs.push(&mut pairs)
                     {
                         *failed = Some(e);
+                        stop.store(true, AtomicOrdering::Relaxed);
                     }
                 },
             );
@@ -627,6 +629,27 @@ pub fn find_chunk_into(
 ) -> Result<SortedRuns> {
     check_chunk(chunk, records)?;
     find_into(&records, config, runs)
+}
+
+/// [`find_chunk`] with blocks, in bounded memory: as [`find_chunk_into`], the pairs of
+/// [`find_blocked_into`] (each once, however many blocks its records share).
+///
+/// # Errors
+/// As [`find_chunk`]; [`Error::Spill`] when the pairs cannot be written to disk.
+pub fn find_chunk_blocked_into(
+    chunk: &Chunk,
+    records: [&Clks; 2],
+    blocks: [&[Vec<u64>]; 2],
+    config: &Config,
+    runs: SortedRuns,
+) -> Result<SortedRuns> {
+    check_chunk(chunk, records)?;
+    find_blocked_into(
+        &records,
+        &[blocks[0].to_vec(), blocks[1].to_vec()],
+        config,
+        runs,
+    )
 }
 
 /// The records of a chunk must be its ranges' rows, of datasets in increasing order.

@@ -97,6 +97,17 @@ pub enum Work {
     },
 }
 
+impl Work {
+    /// The run the work is for.
+    pub fn run(&self) -> &Run {
+        match self {
+            Work::Compare { run, .. } | Work::ChooseFloor { run, .. } | Work::Solve { run, .. } => {
+                run
+            }
+        }
+    }
+}
+
 /// Who claims to act on a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim<'a> {

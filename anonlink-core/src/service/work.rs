@@ -32,7 +32,7 @@ use super::run::{Run, RunSolver};
 use super::store::{BlobStore, MetadataStore, StoreError};
 use crate::candidates::{
     self, CandidateEstimate, CandidatePair, MemoryBudget, PairSample, SortedRuns, Threshold,
-    find_chunk, find_chunk_into, merge_sorted, write_file, write_stream,
+    find_chunk_blocked_into, find_chunk_into, merge_sorted, write_stream,
 };
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage, ResultType};
@@ -228,33 +228,23 @@ impl Worker {
         let key = keys::chunk_candidates(project.id(), run.id(), chunk.index(), holder);
         let mut file = tempfile::tempfile()
             .map_err(|e| Failure::Retry(format!("a temporary file for the candidates: {e}")))?;
-        let found = match block_refs {
-            // Blocks bound a chunk's pairs already: they are found in memory.
-            Some(_) => {
-                let pairs = find_chunk(work, [&a, &b], block_refs, &config).map_err(failed)?;
-                drop((a, b, blocks));
-                // Over the limit on its own: fail before storing a file nobody can use.
-                if pairs.len() as u64 > max {
-                    return Err(too_many());
-                }
-                write_file(pairs.iter(), &mut file)
-                    .map_err(|e| Failure::Retry(format!("writing candidates: {e}")))?;
-                pairs.len() as u64
+        // In sorted runs within the memory budget, on disk beyond it: blocks do not bound
+        // a chunk's pairs (a big block of look-alikes has as many as the whole chunk).
+        let budget = MemoryBudget::bytes(self.config.chunk_memory_bytes);
+        let runs = match block_refs {
+            Some(blocks) => {
+                find_chunk_blocked_into(work, [&a, &b], blocks, &config, SortedRuns::new(budget))
             }
-            // Otherwise in sorted runs within the memory budget, on disk beyond it.
-            None => {
-                let budget = MemoryBudget::bytes(self.config.chunk_memory_bytes);
-                let runs = find_chunk_into(work, [&a, &b], &config, SortedRuns::new(budget))
-                    .map_err(failed)?;
-                drop((a, b, blocks));
-                if runs.len() > max {
-                    return Err(too_many());
-                }
-                let relabel = work.relabel();
-                let stream = runs.into_stream().map_err(failed)?;
-                write_stream(stream.map(|p| p.map(&relabel)), &mut file).map_err(failed)?
-            }
-        };
+            None => find_chunk_into(work, [&a, &b], &config, SortedRuns::new(budget)),
+        }
+        .map_err(failed)?;
+        drop((a, b, blocks));
+        if runs.len() > max {
+            return Err(too_many());
+        }
+        let relabel = work.relabel();
+        let stream = runs.into_stream().map_err(failed)?;
+        let found = write_stream(stream.map(|p| p.map(&relabel)), &mut file).map_err(failed)?;
         file.seek(std::io::SeekFrom::Start(0))
             .map_err(|e| Failure::Retry(format!("writing candidates: {e}")))?;
         self.blobs.put(&key, &mut file).map_err(store_failure)?;
