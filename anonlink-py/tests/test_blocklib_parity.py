@@ -148,12 +148,29 @@ def named(schema, header):
     return schema
 
 
+def generated_records(tmp_dir=pathlib.Path(os.environ.get("TMPDIR", "/tmp"))):
+    """People from `anonlink generate` at high noise (typos, swapped and missing fields,
+    date slips), when the CLI is built."""
+    anonlink = ROOT / "target" / "release" / "anonlink"
+    if not anonlink.exists():
+        return None
+    out = tmp_dir / f"blocklib-parity-{os.getpid()}.csv"
+    subprocess.run([str(anonlink), "generate", "2000", str(out), "--parties", "2", "--corruption", "high", "--seed", "21"],
+                   check=True, capture_output=True)
+    header, rows = read_csv(out.with_name(out.stem + "-1.csv"))
+    for suffix in ("-1.csv", "-2.csv", "-truth.csv"):
+        out.with_name(out.stem + suffix).unlink(missing_ok=True)
+    return header, rows
+
+
 def datasets():
     febrl_header, febrl = read_csv(DATA / "febrl4" / "febrl4_a_pii.csv")
     abc_header, abc = read_csv(DATA / "abc" / "dataset-alice.csv")
     uni_header, uni = unicode_records()
     noisy_header, noisy = noisy_records()
+    generated = generated_records()
     return {
+        **({"generated": generated} if generated else {}),
         "febrl4": (febrl_header, febrl),
         "abc": (abc_header, [row + ["NA" if i % 7 == 0 else row[2]] for i, row in enumerate(abc)]),
         "unicode": (uni_header, uni),
