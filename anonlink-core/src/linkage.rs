@@ -108,6 +108,9 @@ pub struct LinkSpec {
     pub solver: Solver,
     /// Block ids per dataset and record; `None` compares every pair.
     pub blocks: Option<Vec<Vec<Vec<u64>>>>,
+    /// The GPU to compare on ([`crate::gpu::Backend::open`]); `None` for the CPU. Blocked
+    /// and top-k searches run on the CPU whatever this says.
+    pub device: Option<crate::gpu::SharedDevice>,
 }
 
 impl LinkSpec {
@@ -118,6 +121,7 @@ impl LinkSpec {
             candidates: Config::new(threshold),
             solver: Solver::Greedy,
             blocks: None,
+            device: None,
         }
     }
 }
@@ -317,12 +321,24 @@ pub fn find_candidates_bounded(
             &spec.candidates,
             candidates::SortedRuns::new(budget.clone()),
         )?,
-        None => candidates::find_into(
-            datasets,
-            &spec.candidates,
-            candidates::SortedRuns::new(budget.clone()),
-        )?,
+        None => match &spec.device {
+            Some(device) if spec.candidates.k().is_none() => crate::gpu::find_into(
+                device.as_ref(),
+                datasets,
+                &spec.candidates,
+                crate::gpu::TileLimits::default(),
+                candidates::SortedRuns::new(budget.clone()),
+            )?,
+            _ => candidates::find_into(
+                datasets,
+                &spec.candidates,
+                candidates::SortedRuns::new(budget.clone()),
+            )?,
+        },
     };
+    if spec.device.is_some() && (spec.blocks.is_some() || spec.candidates.k().is_some()) {
+        tracing::info!("blocked and top-k searches compare on the CPU");
+    }
     let stream = runs.into_stream()?;
     let len = stream.len();
     Ok(match (spec.candidates.k(), spec.candidates.is_k_merged()) {

@@ -94,6 +94,9 @@ pub struct ServiceConfig {
     pub max_parties: u32,
     /// The HTTP server's timeouts, CORS, listing and rate limit.
     pub http: HttpSettings,
+    /// Where this process's workers compare chunks without blocks: the CPU, or a GPU
+    /// (opened at start; without one, the CPU with a warning).
+    pub device: anonlink_core::gpu::Backend,
 }
 
 impl Default for ServiceConfig {
@@ -109,6 +112,7 @@ impl Default for ServiceConfig {
             chunk_comparisons: defaults::CHUNK_COMPARISONS,
             max_parties: defaults::MAX_PARTIES,
             http: HttpSettings::default(),
+            device: anonlink_core::gpu::Backend::Cpu,
         }
     }
 }
@@ -167,13 +171,41 @@ impl AppState {
         AppState::with_lock(config, meta, blobs, None)
     }
 
+    /// State over the given stores whose workers compare on `device` (one already open,
+    /// such as [`anonlink_core::gpu::Emulated`]) rather than on the one `config.device`
+    /// names.
+    pub fn new_on_device(
+        config: ServiceConfig,
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        device: Option<anonlink_core::gpu::SharedDevice>,
+    ) -> AppState {
+        AppState::build(config, meta, blobs, None, device)
+    }
+
     fn with_lock(
         config: ServiceConfig,
         meta: Arc<dyn MetadataStore>,
         blobs: Arc<dyn BlobStore>,
         lock: Option<File>,
     ) -> AppState {
-        let worker = Arc::new(Worker::new(meta.clone(), blobs.clone(), config.work()));
+        // Only a process that runs workers needs the device.
+        let device = match config.role {
+            Role::Api => None,
+            _ => config.device.open().0,
+        };
+        AppState::build(config, meta, blobs, lock, device)
+    }
+
+    fn build(
+        config: ServiceConfig,
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        lock: Option<File>,
+        device: Option<anonlink_core::gpu::SharedDevice>,
+    ) -> AppState {
+        let worker =
+            Arc::new(Worker::new(meta.clone(), blobs.clone(), config.work()).with_device(device));
         AppState {
             inner: Arc::new(Inner {
                 config,

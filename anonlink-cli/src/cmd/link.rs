@@ -89,8 +89,8 @@ pub struct LinkArgs {
     memory_limit: u64,
     /// Where the comparisons run: `cpu`, or `gpu` (a build with the `gpu` feature and a
     /// CUDA GPU; without one it says so and uses the CPU; top-k and blocking use the CPU).
-    #[arg(long, env = "ANONLINK_DEVICE", default_value = "cpu", value_parser = ["cpu", "gpu"])]
-    device: String,
+    #[arg(long, env = "ANONLINK_DEVICE", value_parser = ["cpu", "gpu"])]
+    device: Option<String>,
     /// Directory for the candidate runs (default: the system's temporary directory);
     /// removed when the linkage ends, whichever way.
     #[arg(long, env = "ANONLINK_TEMP_DIR")]
@@ -159,27 +159,15 @@ pub fn run(args: LinkArgs) -> Result<()> {
         Some(blocks) => candidates::blocked_comparisons(blocks),
         None => total_comparisons(&sizes),
     };
-    let gpu = if args.device == "gpu" && spec.blocks.is_none() && args.k.is_none() {
-        match anonlink_core::gpu::open() {
-            Ok(device) => Some(device),
-            Err(e) => {
-                eprintln!("anonlink: {e}; comparing on the CPU");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let stream = match &gpu {
-        Some(device) => {
-            let limits = anonlink_core::gpu::TileLimits::default();
-            let pairs =
-                anonlink_core::gpu::find_with(device.as_ref(), &refs, &spec.candidates, limits)
-                    .context("linking on the GPU")?;
-            linkage::in_memory_source(pairs)
-        }
-        None => linkage::find_candidates_bounded(&refs, &spec, &budget).context("linking")?,
-    };
+    let (device, fallback) = backend(args.device.as_deref())?.open();
+    if let Some(why) = fallback {
+        eprintln!("anonlink: {why}");
+    }
+    if device.is_some() && (spec.blocks.is_some() || args.k.is_some()) {
+        eprintln!("anonlink: blocked and top-k searches compare on the CPU");
+    }
+    spec.device = device;
+    let stream = linkage::find_candidates_bounded(&refs, &spec, &budget).context("linking")?;
     let found = stream.found();
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -297,6 +285,15 @@ fn write_result(path: Option<&std::path::Path>, result: &Linkage) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// The backend `--device` (or `ANONLINK_DEVICE`) names, else `ANONLINK_KERNEL=gpu`'s, else
+/// the CPU.
+pub(crate) fn backend(device: Option<&str>) -> Result<anonlink_core::gpu::Backend> {
+    Ok(match device {
+        Some(name) => name.parse()?,
+        None => anonlink_core::gpu::Backend::from_kernel_env().unwrap_or_default(),
+    })
 }
 
 /// Precision, recall and F1 of a result against the truth: `row_a,row_b` true pairs of

@@ -55,6 +55,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ANONLINK_MEMORY_LIMIT", default_value_t = (defaults::CHUNK_MEMORY_BYTES >> 20) as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     memory_limit: u64,
+    /// Where workers compare chunks without blocks: `cpu`, or `gpu` (a build with the
+    /// `gpu` feature and a CUDA device; otherwise the CPU, with a warning). Also
+    /// `ANONLINK_KERNEL=gpu`.
+    #[arg(long, env = "ANONLINK_DEVICE", value_parser = ["cpu", "gpu"])]
+    device: Option<String>,
     /// Largest request body, in bytes.
     #[arg(long, env = "ANONLINK_MAX_REQUEST_BYTES", default_value_t = defaults::MAX_REQUEST_BYTES)]
     max_request_bytes: usize,
@@ -155,6 +160,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         lease_seconds: args.lease_seconds.max(1),
         chunk_comparisons: args.chunk_comparisons,
         max_parties: args.max_parties,
+        device: crate::cmd::link::backend(args.device.as_deref())?,
         http: es_http::HttpSettings {
             header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),
             body_idle_timeout: Duration::from_secs(args.body_timeout.max(1)),

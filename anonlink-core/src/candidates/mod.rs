@@ -653,7 +653,7 @@ pub fn find_chunk_blocked_into(
 }
 
 /// The records of a chunk must be its ranges' rows, of datasets in increasing order.
-fn check_chunk(chunk: &Chunk, records: [&Clks; 2]) -> Result<()> {
+pub(crate) fn check_chunk(chunk: &Chunk, records: [&Clks; 2]) -> Result<()> {
     if chunk.datasets[0] >= chunk.datasets[1] {
         return Err(Error::Chunk {
             reason: format!(

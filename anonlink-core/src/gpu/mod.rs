@@ -15,7 +15,10 @@
 //! is tested without a GPU. With the `gpu` feature, [`open`] loads the CUDA driver and
 //! NVRTC at run time (no toolkit at build time) and compiles the kernel
 //! ([`KERNEL_SOURCE`]); without a GPU it says so and the caller uses the CPU.
-//! Top-k and blocking are the CPU's: [`find_with`] refuses them.
+//! Top-k and blocking are the CPU's: [`find_with`] refuses top-k, and the shells route
+//! blocked searches to the CPU. [`find_into`] and [`find_chunk_into`] put the pairs in
+//! sorted runs, so a GPU search is as bounded in memory as a CPU one; [`Backend`] is the
+//! choice between the two (`--device`, `ANONLINK_DEVICE`, `ANONLINK_KERNEL=gpu`).
 
 mod emission;
 mod emulated;
@@ -28,7 +31,7 @@ pub use self::emission::{Emitted, decode_emitted};
 pub use self::emulated::Emulated;
 pub use self::plan::{Tile, TileLimits, plan_tiles};
 
-use crate::candidates::{CandidatePair, CandidatePairs, Config};
+use crate::candidates::{CandidatePair, CandidatePairs, Chunk, Config, SortedRuns};
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
 use crate::similarity::{PreTest, is_match, score};
@@ -134,6 +137,59 @@ pub fn find_with(
     config: &Config,
     limits: TileLimits,
 ) -> Result<CandidatePairs> {
+    let mut pairs = Vec::new();
+    search(device, datasets, config, limits, &mut |mut found| {
+        pairs.append(&mut found);
+        Ok(())
+    })?;
+    Ok(CandidatePairs::from_unsorted(pairs))
+}
+
+/// [`find_with`] in bounded memory: each tile's pairs go to `runs` (sorted runs on disk
+/// beyond their budget), as [`crate::candidates::find_into`] does for the CPU; stream them
+/// with [`SortedRuns::into_stream`].
+///
+/// # Errors
+/// As [`find_with`]; [`Error::Spill`] when the pairs cannot be written to disk.
+pub fn find_into(
+    device: &dyn Device,
+    datasets: &[&Clks],
+    config: &Config,
+    limits: TileLimits,
+    mut runs: SortedRuns,
+) -> Result<SortedRuns> {
+    search(device, datasets, config, limits, &mut |mut found| {
+        runs.push(&mut found)
+    })?;
+    Ok(runs)
+}
+
+/// [`crate::candidates::find_chunk_into`] on a device: a chunk of a run (no blocks: those
+/// are compared on the CPU), its pairs in `runs` with the rows of `records` (map them with
+/// [`Chunk::relabel`]).
+///
+/// # Errors
+/// As [`find_into`], and [`Error::Chunk`] when `records` are not the chunk's rows.
+pub fn find_chunk_into(
+    device: &dyn Device,
+    chunk: &Chunk,
+    records: [&Clks; 2],
+    config: &Config,
+    limits: TileLimits,
+    runs: SortedRuns,
+) -> Result<SortedRuns> {
+    crate::candidates::check_chunk(chunk, records)?;
+    find_into(device, &records, config, limits, runs)
+}
+
+/// Runs every tile of the search on `device`, handing each tile's checked pairs to `sink`.
+fn search(
+    device: &dyn Device,
+    datasets: &[&Clks],
+    config: &Config,
+    limits: TileLimits,
+    sink: &mut dyn FnMut(Vec<CandidatePair>) -> Result<()>,
+) -> Result<()> {
     if config.k().is_some() {
         return Err(Error::Usage {
             reason: "top-k runs on the CPU, not on a GPU".into(),
@@ -144,7 +200,6 @@ pub fn find_with(
     let threshold = config.threshold();
     let pre = PreTest::new(threshold);
     let progress = config.progress();
-    let mut pairs = Vec::new();
     let mut emitted = Vec::new();
     for i in 0..datasets.len() {
         for j in i + 1..datasets.len() {
@@ -177,6 +232,7 @@ pub fn find_with(
                     }
                     Ran::Complete => {}
                 }
+                let mut pairs = Vec::with_capacity(emitted.len());
                 for e in &emitted {
                     let (row0, row1) = (tile.a[0] as u32 + e.a, tile.b[0] as u32 + e.b);
                     let (pa, pb) = (a.popcount(row0 as usize), b.popcount(row1 as usize));
@@ -191,6 +247,7 @@ pub fn find_with(
                         });
                     }
                 }
+                sink(pairs)?;
                 if let Some(p) = &progress
                     && !p(tile.comparisons())
                 {
@@ -199,7 +256,65 @@ pub fn find_with(
             }
         }
     }
-    Ok(CandidatePairs::from_unsorted(pairs))
+    Ok(())
+}
+
+/// Where comparisons run: the CPU's kernels, or a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The CPU's SIMD kernels ([`crate::similarity::Kernel`]).
+    #[default]
+    Cpu,
+    /// A GPU, when one is present (else the CPU, with a warning).
+    Gpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            other => Err(Error::Usage {
+                reason: format!("device {other:?}: expected cpu or gpu"),
+            }),
+        }
+    }
+}
+
+impl Backend {
+    /// The backend `ANONLINK_KERNEL=gpu` asks for, if it does.
+    pub fn from_kernel_env() -> Option<Backend> {
+        (std::env::var("ANONLINK_KERNEL").ok().as_deref() == Some("gpu")).then_some(Backend::Gpu)
+    }
+
+    /// The device to compare on: `None` for the CPU, or when a GPU was asked for and none
+    /// can be used (the reason is logged as a warning, and returned for the caller to show).
+    pub fn open(self) -> (Option<SharedDevice>, Option<String>) {
+        match self {
+            Backend::Cpu => (None, None),
+            Backend::Gpu => match open() {
+                Ok(device) => {
+                    tracing::info!(device = %device.name(), "comparing on the GPU");
+                    (Some(SharedDevice::from(device)), None)
+                }
+                Err(e) => {
+                    let why = format!("{e}; comparing on the CPU");
+                    tracing::warn!("{why}");
+                    (None, Some(why))
+                }
+            },
+        }
+    }
+}
+
+/// A device shared by the searches of a process.
+pub type SharedDevice = std::sync::Arc<dyn Device + Send + Sync>;
+
+impl std::fmt::Debug for dyn Device + Send + Sync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +354,76 @@ mod tests {
                 let got = find_with(&Emulated, &refs, &Config::new(t), limits).unwrap();
                 assert_eq!(got, expected, "t {t}, {limits:?}");
             }
+        }
+    }
+
+    #[test]
+    fn runs_and_chunks_on_a_device_are_the_cpus() {
+        use crate::candidates::{MemoryBudget, find_chunk, split_to_chunks};
+        let sets = synthetic_datasets(&[400, 300], 0.5, 9);
+        let refs: Vec<&Clks> = sets.iter().collect();
+        let limits = TileLimits {
+            record_bytes: 2 * 64 * 128,
+            max_rows: 64,
+            capacity: 32,
+        };
+        for t in [0.6, 0.8] {
+            let expected = find(&refs, &Config::new(t)).unwrap();
+            // Runs of one pair, of a few, and all in memory: the same stream.
+            for budget in [1, 200, 1 << 30] {
+                let runs = find_into(
+                    &Emulated,
+                    &refs,
+                    &Config::new(t),
+                    limits,
+                    SortedRuns::new(MemoryBudget::bytes(budget)),
+                )
+                .unwrap();
+                let streamed: Vec<CandidatePair> =
+                    runs.into_stream().unwrap().collect::<Result<_>>().unwrap();
+                assert_eq!(
+                    streamed.as_slice(),
+                    expected.as_slice(),
+                    "t {t}, budget {budget}"
+                );
+            }
+            for chunk in split_to_chunks(30_000.0, &[400, 300]) {
+                let rows = |d: usize, r: [u64; 2]| {
+                    refs[d].select(&(r[0] as u32..r[1] as u32).collect::<Vec<_>>())
+                };
+                let (a, b) = (rows(0, chunk.ranges[0]), rows(1, chunk.ranges[1]));
+                let cpu = find_chunk(&chunk, [&a, &b], None, &Config::new(t)).unwrap();
+                let runs = find_chunk_into(
+                    &Emulated,
+                    &chunk,
+                    [&a, &b],
+                    &Config::new(t),
+                    limits,
+                    SortedRuns::new(MemoryBudget::bytes(100)),
+                )
+                .unwrap();
+                let relabel = chunk.relabel();
+                let got: Vec<CandidatePair> = runs
+                    .into_stream()
+                    .unwrap()
+                    .map(|p| p.map(&relabel))
+                    .collect::<Result<_>>()
+                    .unwrap();
+                assert_eq!(got.as_slice(), cpu.as_slice());
+            }
+        }
+    }
+
+    #[test]
+    fn backends_by_name_and_the_cpu_without_a_gpu() {
+        assert_eq!("cpu".parse::<Backend>().unwrap(), Backend::Cpu);
+        assert_eq!("gpu".parse::<Backend>().unwrap(), Backend::Gpu);
+        assert!("tpu".parse::<Backend>().is_err());
+        assert!(Backend::Cpu.open().0.is_none());
+        // No GPU here (or no `gpu` feature): the CPU, with the reason.
+        if open().is_err() {
+            let (device, why) = Backend::Gpu.open();
+            assert!(device.is_none() && why.is_some_and(|w| w.contains("comparing on the CPU")));
         }
     }
 

@@ -136,6 +136,8 @@ pub struct Worker {
     config: WorkConfig,
     blocks: BlockCache,
     stopping: Arc<AtomicBool>,
+    /// The GPU chunks without blocks are compared on, if any.
+    device: Option<crate::gpu::SharedDevice>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -159,7 +161,15 @@ impl Worker {
             config,
             blocks: BlockCache::default(),
             stopping: Arc::new(AtomicBool::new(false)),
+            device: None,
         }
+    }
+
+    /// Compares chunks without blocks on `device` (blocked chunks stay on the CPU): the
+    /// same candidates, in the same files.
+    pub fn with_device(mut self, device: Option<crate::gpu::SharedDevice>) -> Worker {
+        self.device = device;
+        self
     }
 
     /// The queue the workers take work from.
@@ -231,11 +241,19 @@ impl Worker {
         // In sorted runs within the memory budget, on disk beyond it: blocks do not bound
         // a chunk's pairs (a big block of look-alikes has as many as the whole chunk).
         let budget = MemoryBudget::bytes(self.config.chunk_memory_bytes);
-        let runs = match block_refs {
-            Some(blocks) => {
+        let runs = match (block_refs, &self.device) {
+            (Some(blocks), _) => {
                 find_chunk_blocked_into(work, [&a, &b], blocks, &config, SortedRuns::new(budget))
             }
-            None => find_chunk_into(work, [&a, &b], &config, SortedRuns::new(budget)),
+            (None, Some(device)) => crate::gpu::find_chunk_into(
+                device.as_ref(),
+                work,
+                [&a, &b],
+                &config,
+                crate::gpu::TileLimits::default(),
+                SortedRuns::new(budget),
+            ),
+            (None, None) => find_chunk_into(work, [&a, &b], &config, SortedRuns::new(budget)),
         }
         .map_err(failed)?;
         drop((a, b, blocks));

@@ -222,6 +222,8 @@ impl Kernel {
                 .last()
                 .expect("the scalar kernel is always available");
             let chosen = match std::env::var("ANONLINK_KERNEL") {
+                // The GPU backend's choice (`crate::gpu::Backend`); the CPU's fallback is the best.
+                Ok(name) if name == "gpu" => best,
                 Ok(name) => match Kernel::from_name(&name) {
                     Some(k) => k,
                     None => {
