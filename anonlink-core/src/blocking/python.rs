@@ -158,22 +158,20 @@ pub(crate) fn set_order(values: impl IntoIterator<Item = u64>) -> Vec<u64> {
     const PERTURB_SHIFT: u32 = 5;
     const MIN_SIZE: usize = 8;
 
-    fn insert_clean(table: &mut [Option<u64>], value: u64) {
+    /// The slot CPython's probing stops at for `value`: the one holding it, or the first
+    /// empty one (`set_add_entry` and `set_insert_clean` walk the same sequence).
+    fn probe(table: &[Option<u64>], value: u64) -> usize {
         let mask = table.len() - 1;
         let mut perturb = value;
         let mut i = (value as usize) & mask;
         loop {
-            if table[i].is_none() {
-                table[i] = Some(value);
-                return;
-            }
-            if i + LINEAR_PROBES <= mask
-                && let Some(slot) = table[i + 1..=i + LINEAR_PROBES]
-                    .iter_mut()
-                    .find(|s| s.is_none())
-            {
-                *slot = Some(value);
-                return;
+            let probes = if i + LINEAR_PROBES <= mask {
+                LINEAR_PROBES
+            } else {
+                0
+            };
+            if let Some(slot) = (i..=i + probes).find(|&s| table[s].is_none_or(|v| v == value)) {
+                return slot;
             }
             perturb >>= PERTURB_SHIFT;
             i = (i
@@ -186,45 +184,25 @@ pub(crate) fn set_order(values: impl IntoIterator<Item = u64>) -> Vec<u64> {
 
     let mut table: Vec<Option<u64>> = vec![None; MIN_SIZE];
     let mut used = 0usize;
-    'values: for value in values {
-        let mask = table.len() - 1;
-        let mut perturb = value;
-        let mut i = (value as usize) & mask;
-        loop {
-            let probes = if i + LINEAR_PROBES <= mask {
-                LINEAR_PROBES
-            } else {
-                0
-            };
-            for slot in i..=i + probes {
-                match table[slot] {
-                    Some(existing) if existing == value => continue 'values,
-                    Some(_) => {}
-                    None => {
-                        table[slot] = Some(value);
-                        used += 1;
-                        // Without deletions `fill == used`.
-                        if used * 5 >= mask * 3 {
-                            let minused = if used > 50_000 { used * 2 } else { used * 4 };
-                            let mut size = MIN_SIZE;
-                            while size <= minused {
-                                size <<= 1;
-                            }
-                            let old = std::mem::replace(&mut table, vec![None; size]);
-                            for v in old.into_iter().flatten() {
-                                insert_clean(&mut table, v);
-                            }
-                        }
-                        continue 'values;
-                    }
-                }
+    for value in values {
+        let slot = probe(&table, value);
+        if table[slot].is_some() {
+            continue;
+        }
+        table[slot] = Some(value);
+        used += 1;
+        // Without deletions `fill == used`.
+        if used * 5 >= (table.len() - 1) * 3 {
+            let minused = if used > 50_000 { used * 2 } else { used * 4 };
+            let mut size = MIN_SIZE;
+            while size <= minused {
+                size <<= 1;
             }
-            perturb >>= PERTURB_SHIFT;
-            i = (i
-                .wrapping_mul(5)
-                .wrapping_add(1)
-                .wrapping_add(perturb as usize))
-                & mask;
+            let old = std::mem::replace(&mut table, vec![None; size]);
+            for v in old.into_iter().flatten() {
+                let slot = probe(&table, v);
+                table[slot] = Some(v);
+            }
         }
     }
     table.into_iter().flatten().collect()

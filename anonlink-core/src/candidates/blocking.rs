@@ -3,9 +3,8 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::spill::SharedRuns;
 use super::top_k::enforce_k;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use super::{CandidatePair, CandidatePairs, Config, Progress, SortedRuns, check_datasets, tile};
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
@@ -49,33 +48,18 @@ pub fn find_blocked(
     let mut all = Vec::new();
     for i in 0..datasets.len() {
         for j in i + 1..datasets.len() {
-            let mut shared: Vec<(&Vec<u32>, &Vec<u32>)> = indexes[i]
-                .iter()
-                .filter_map(|(id, rows_i)| indexes[j].get(id).map(|rows_j| (rows_i, rows_j)))
-                .collect();
-            // Biggest blocks first, so the long tasks start early.
-            shared.sort_by_key(|(a, b)| std::cmp::Reverse(a.len() * b.len()));
-            let found: Vec<Vec<CandidatePair>> = shared
+            let found: Vec<Vec<CandidatePair>> = shared_blocks(&indexes, i, j)
                 .par_iter()
-                .map(|(rows_i, rows_j)| {
+                .map(|&(_, rows_i, rows_j)| {
                     if progress.is_cancelled() {
                         return Vec::new();
                     }
-                    let sub_i = datasets[i].select(rows_i);
-                    let sub_j = datasets[j].select(rows_j);
-                    let mut pairs = tile::compare(
-                        &sub_i,
-                        &sub_j,
-                        (i as u32, j as u32),
-                        config,
-                        kernel,
-                        &progress,
-                    );
-                    for p in &mut pairs {
-                        p.row0 = rows_i[p.row0 as usize];
-                        p.row1 = rows_j[p.row1 as usize];
-                    }
-                    pairs
+                    let block = BlockPair {
+                        datasets,
+                        pair: (i, j),
+                        rows: (rows_i, rows_j),
+                    };
+                    block.compare(config, kernel, &progress)
                 })
                 .collect();
             if progress.is_cancelled() {
@@ -115,12 +99,8 @@ pub fn find_blocked_into(
             reason: "top-k per block is found in memory (find_blocked), not in runs".into(),
         });
     }
-    // A failure to spill stops the search at once, as a cancellation would.
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let user = config.progress.clone();
-    let flag = stop.clone();
-    let stopping_progress =
-        move |n: u64| !flag.load(Ordering::Relaxed) && user.as_ref().is_none_or(|f| f(n));
+    let runs = SharedRuns::new(runs);
+    let stopping_progress = runs.progress(config.progress.clone());
     let progress = Progress::new(Some(&stopping_progress));
     let kernel = config.kernel.unwrap_or_else(Kernel::detect);
     let indexes: Vec<FxHashMap<u64, Vec<u32>>> = blocks.iter().map(|l| index(l)).collect();
@@ -138,57 +118,88 @@ pub fn find_blocked_into(
                 .collect()
         })
         .collect();
-    let runs = std::sync::Mutex::new((runs, None::<Error>));
     for i in 0..datasets.len() {
         for j in i + 1..datasets.len() {
-            let mut shared: Vec<(u64, &Vec<u32>, &Vec<u32>)> = indexes[i]
-                .iter()
-                .filter_map(|(id, rows_i)| indexes[j].get(id).map(|rows_j| (*id, rows_i, rows_j)))
-                .collect();
-            shared.sort_by_key(|(_, a, b)| std::cmp::Reverse(a.len() * b.len()));
-            shared.par_iter().for_each(|(id, rows_i, rows_j)| {
-                if progress.is_cancelled() {
-                    return;
-                }
-                let sub_i = datasets[i].select(rows_i);
-                let sub_j = datasets[j].select(rows_j);
-                let mut pairs = tile::compare(
-                    &sub_i,
-                    &sub_j,
-                    (i as u32, j as u32),
-                    config,
-                    kernel,
-                    &progress,
-                );
-                pairs.retain_mut(|p| {
-                    p.row0 = rows_i[p.row0 as usize];
-                    p.row1 = rows_j[p.row1 as usize];
-                    first_common(&sorted[i][p.row0 as usize], &sorted[j][p.row1 as usize])
-                        == Some(*id)
+            shared_blocks(&indexes, i, j)
+                .par_iter()
+                .for_each(|&(id, rows_i, rows_j)| {
+                    if progress.is_cancelled() {
+                        return;
+                    }
+                    let block = BlockPair {
+                        datasets,
+                        pair: (i, j),
+                        rows: (rows_i, rows_j),
+                    };
+                    let mut pairs = block.compare(config, kernel, &progress);
+                    pairs.retain(|p| {
+                        first_common(&sorted[i][p.row0 as usize], &sorted[j][p.row1 as usize])
+                            == Some(id)
+                    });
+                    if !pairs.is_empty() {
+                        runs.push(&mut pairs);
+                    }
                 });
-                if pairs.is_empty() {
-                    return;
-                }
-                let mut guard = runs.lock().unwrap_or_else(|p| p.into_inner());
-                let (runs, failed) = &mut *guard;
-                if failed.is_none()
-                    && let Err(e) = runs.push(&mut pairs)
-                {
-                    *failed = Some(e);
-                    stop.store(true, Ordering::Relaxed);
-                }
-            });
-            let (_, failed) = &mut *runs.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(e) = failed.take() {
-                return Err(e);
-            }
+            runs.failure()?;
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);
             }
         }
     }
-    let (runs, _) = runs.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok(runs)
+    Ok(runs.into_inner())
+}
+
+/// The blocks datasets `i` and `j` share (id, rows of each), biggest first so that the
+/// long tasks start early.
+fn shared_blocks(
+    indexes: &[FxHashMap<u64, Vec<u32>>],
+    i: usize,
+    j: usize,
+) -> Vec<(u64, &[u32], &[u32])> {
+    let mut shared: Vec<(u64, &[u32], &[u32])> = indexes[i]
+        .iter()
+        .filter_map(|(id, rows_i)| {
+            indexes[j]
+                .get(id)
+                .map(|rows_j| (*id, &rows_i[..], &rows_j[..]))
+        })
+        .collect();
+    shared.sort_by_key(|(_, a, b)| std::cmp::Reverse(a.len() * b.len()));
+    shared
+}
+
+/// One block shared by two datasets: its rows in each.
+struct BlockPair<'a> {
+    datasets: &'a [&'a Clks],
+    pair: (usize, usize),
+    rows: (&'a [u32], &'a [u32]),
+}
+
+impl BlockPair<'_> {
+    /// The block's candidate pairs, with the datasets' rows.
+    fn compare(
+        &self,
+        config: &Config,
+        kernel: Kernel,
+        progress: &Progress<'_>,
+    ) -> Vec<CandidatePair> {
+        let (i, j) = self.pair;
+        let sub_i = self.datasets[i].select(self.rows.0);
+        let sub_j = self.datasets[j].select(self.rows.1);
+        let mut pairs = tile::compare(
+            &sub_i,
+            &sub_j,
+            (i as u32, j as u32),
+            config,
+            kernel,
+            progress,
+        );
+        for p in &mut pairs {
+            p.row0 = self.rows.0[p.row0 as usize];
+            p.row1 = self.rows.1[p.row1 as usize];
+        }
+        pairs
+    }
 }
 
 /// The smallest id in both sorted lists.

@@ -31,6 +31,7 @@ pub use self::estimate::{
 pub use self::file::{
     FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file, write_stream,
 };
+use self::spill::SharedRuns;
 pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};
 pub use self::top_k::EnforceK;
 
@@ -443,15 +444,10 @@ pub fn find(datasets: &[&Clks], config: &Config) -> Result<CandidatePairs> {
 pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Result<SortedRuns> {
     check_datasets(datasets)?;
     config.validate()?;
-    // A failure to spill stops the search at once, as a cancellation would.
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let user = config.progress.clone();
-    let flag = stop.clone();
-    let stopping_progress =
-        move |n: u64| !flag.load(AtomicOrdering::Relaxed) && user.as_ref().is_none_or(|f| f(n));
+    let runs = SharedRuns::new(runs);
+    let stopping_progress = runs.progress(config.progress.clone());
     let progress = Progress::new(Some(&stopping_progress));
     let kernel = config.kernel.unwrap_or_else(Kernel::detect);
-    let runs = std::sync::Mutex::new((runs, None::<Error>));
     for i in 0..datasets.len() {
         for j in i + 1..datasets.len() {
             tile::compare_each(
@@ -461,28 +457,15 @@ pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Resul
                 config,
                 kernel,
                 &progress,
-                &|mut pairs| {
-                    let mut guard = runs.lock().unwrap_or_else(|p| p.into_inner());
-                    let (runs, failed) = &mut *guard;
-                    if failed.is_none()
-                        && let Err(e) = runs.push(&mut pairs)
-                    {
-                        *failed = Some(e);
-                        stop.store(true, AtomicOrdering::Relaxed);
-                    }
-                },
+                &|mut pairs| runs.push(&mut pairs),
             );
-            let (_, failed) = &mut *runs.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(e) = failed.take() {
-                return Err(e);
-            }
+            runs.failure()?;
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);
             }
         }
     }
-    let (runs, _) = runs.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok(runs)
+    Ok(runs.into_inner())
 }
 
 /// Merges candidate pairs found separately (per block or per chunk): canonical order, each

@@ -71,6 +71,55 @@ impl std::fmt::Debug for SortedRuns {
     }
 }
 
+/// Sorted runs that the threads of one search push to: the first failure to write a run
+/// is kept, and stops the search through [`SharedRuns::progress`] as a cancellation would.
+pub(crate) struct SharedRuns {
+    runs: std::sync::Mutex<(SortedRuns, Option<Error>)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SharedRuns {
+    pub(crate) fn new(runs: SortedRuns) -> Self {
+        SharedRuns {
+            runs: std::sync::Mutex::new((runs, None)),
+            stop: Default::default(),
+        }
+    }
+
+    /// `user`'s progress callback, answering "stop" also once a push has failed.
+    pub(crate) fn progress(
+        &self,
+        user: Option<std::sync::Arc<super::ProgressFn>>,
+    ) -> impl Fn(u64) -> bool + Send + Sync + 'static {
+        let stop = self.stop.clone();
+        move |n| {
+            !stop.load(std::sync::atomic::Ordering::Relaxed) && user.as_ref().is_none_or(|f| f(n))
+        }
+    }
+
+    /// Adds pairs from any thread; after a failure, drops them.
+    pub(crate) fn push(&self, pairs: &mut Vec<CandidatePair>) {
+        let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let (runs, failed) = &mut *guard;
+        if failed.is_none()
+            && let Err(e) = runs.push(pairs)
+        {
+            *failed = Some(e);
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The failure to write a run, if one happened.
+    pub(crate) fn failure(&self) -> Result<()> {
+        let (_, failed) = &mut *self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        failed.take().map_or(Ok(()), Err)
+    }
+
+    pub(crate) fn into_inner(self) -> SortedRuns {
+        self.runs.into_inner().unwrap_or_else(|p| p.into_inner()).0
+    }
+}
+
 impl SortedRuns {
     /// No pairs yet, under `budget`.
     pub fn new(budget: MemoryBudget) -> SortedRuns {
