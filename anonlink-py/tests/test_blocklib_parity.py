@@ -290,3 +290,10 @@ def test_cli_block_documents_match_anonlink_client(tmp_path, schema_file):
     assert_stats_equal(ours["meta"]["stats"], expected["stats"], schema_file)
     assert ours["meta"]["source"] == {"clk_count": [len(rows)]}
     assert ours["meta"]["config"] == schema
+    # --format blocklib: blocklib's own result (block id -> records, stats).
+    subprocess.run([str(ANONLINK), "block", str(padded), "--schema", str(schema_path), "-o", str(out), "-q",
+                    "--format", "blocklib"], check=True)
+    with open(out) as f:
+        theirs_form = json.load(f)
+    assert list(theirs_form["blocks"].items()) == [(k, v) for k, v in expected["blocks"]]
+    assert_stats_equal(theirs_form["stats"], expected["stats"], schema_file)

@@ -23,6 +23,10 @@ pub struct BlockArgs {
     /// Where to write the block document (`{"blocks": {record: [block ids]}, "meta": ...}`).
     #[arg(long, short)]
     output: PathBuf,
+    /// `client`: anonlink-client's document, record → block ids (what `combine` and
+    /// uploads use); `blocklib`: blocklib's result, block id → records, with its `stats`.
+    #[arg(long, default_value = "client", value_parser = ["client", "blocklib"])]
+    format: String,
     /// The CSV has no header row.
     #[arg(long)]
     no_header: bool,
@@ -78,7 +82,11 @@ pub fn run(args: BlockArgs) -> Result<()> {
     let out = File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let mut out = BufWriter::new(out);
-    blocking::write_block_document(&blocks, &schema_value, records, &mut out)?;
+    if args.format == "blocklib" {
+        blocking::write_blocklib_document(&blocks, &mut out)?;
+    } else {
+        blocking::write_block_document(&blocks, &schema_value, records, &mut out)?;
+    }
     out.flush()?;
     if !args.quiet {
         eprintln!(
@@ -129,7 +137,8 @@ fn print_summary(stats: &BlockStats, out: &mut dyn Write) -> std::io::Result<()>
 /// Arguments of `anonlink block-stats`.
 #[derive(Debug, Args)]
 pub struct BlockStatsArgs {
-    /// Block documents, one per party (from `anonlink block` or anonlink-client).
+    /// Block documents, one per party (from `anonlink block` in either format, or
+    /// anonlink-client's `block`).
     #[arg(required = true)]
     blocks: Vec<PathBuf>,
     /// With two parties: the truth (`party,row,entity`, as `anonlink generate` writes) for

@@ -75,6 +75,24 @@ pub fn write_block_document<W: Write>(
     Ok(())
 }
 
+/// Writes blocklib's own result as JSON: `blocks` (each block id, in blocklib's order, with
+/// its records) and `stats` — `CandidateBlockingResult.blocks` and `.stats`.
+pub fn write_blocklib_document<W: Write>(blocks: &CandidateBlocks, mut writer: W) -> Result<()> {
+    writer.write_all(b"{\"blocks\": {")?;
+    for (i, block) in blocks.blocks.iter().enumerate() {
+        if i > 0 {
+            writer.write_all(b", ")?;
+        }
+        serde_json::to_writer(&mut writer, &block.id).map_err(json_error)?;
+        writer.write_all(b": ")?;
+        serde_json::to_writer(&mut writer, &block.records).map_err(json_error)?;
+    }
+    writer.write_all(b"}, \"stats\": ")?;
+    serde_json::to_writer(&mut writer, &blocks.stats).map_err(json_error)?;
+    writer.write_all(b"}")?;
+    Ok(())
+}
+
 fn json_error(e: serde_json::Error) -> Error {
     if e.is_io() {
         Error::Io(e.into())
@@ -96,12 +114,16 @@ pub struct BlockDocument {
 }
 
 impl BlockDocument {
-    /// Reads a block document (anonlink-client's, or this project's). Record keys must be
-    /// row positions, as `combine` requires.
+    /// Reads a block document: anonlink-client's (record → block ids, with `meta`), or
+    /// blocklib's (block id → records, with `stats` and no `meta`). Records must be row
+    /// positions, as `combine` requires.
     pub fn read<R: Read>(reader: R) -> Result<Self> {
         let value: Value = serde_json::from_reader(reader).map_err(|e| Error::Json {
             reason: e.to_string(),
         })?;
+        if value.get("meta").is_none() && value.get("stats").is_some() {
+            return Self::from_blocklib(&value);
+        }
         let blocks = value
             .get("blocks")
             .and_then(Value::as_object)
@@ -161,6 +183,41 @@ impl BlockDocument {
         })
     }
 
+    fn from_blocklib(value: &Value) -> Result<Self> {
+        let blocks = value
+            .get("blocks")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::Json {
+                reason: "a blocklib document has a \"blocks\" object (block id -> records)".into(),
+            })?;
+        let mut record_blocks: Vec<Vec<String>> = Vec::new();
+        for (id, records) in blocks {
+            let records = records.as_array().ok_or_else(|| Error::Json {
+                reason: format!("blocklib document: block {id}: records are a list"),
+            })?;
+            for record in records {
+                let row = match record {
+                    Value::Number(n) => n.as_u64().map(|n| n as usize),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }
+                .ok_or_else(|| Error::Json {
+                    reason: format!(
+                        "blocklib document: block {id}: record {record} is not a row position"
+                    ),
+                })?;
+                if record_blocks.len() <= row {
+                    record_blocks.resize(row + 1, Vec::new());
+                }
+                record_blocks[row].push(id.clone());
+            }
+        }
+        Ok(BlockDocument {
+            record_blocks,
+            records: None,
+        })
+    }
+
     /// The blocks as block id → record positions, in order of first appearance.
     pub fn blocks(&self) -> Vec<(String, Vec<usize>)> {
         let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
@@ -201,5 +258,27 @@ mod tests {
         assert_eq!(back.record_blocks, blocks.record_blocks(3));
         // "A" and "a" differ; "B" is alone.
         assert_eq!(back.blocks().len(), 3);
+        // blocklib's own form reads back to the same blocks.
+        let mut out = Vec::new();
+        write_blocklib_document(&blocks, &mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["stats"]["num_of_blocks"], 3);
+        let back = BlockDocument::read(&out[..]).unwrap();
+        let mut ours = back.blocks();
+        let mut theirs: Vec<(String, Vec<usize>)> = blocks
+            .blocks
+            .iter()
+            .map(|b| {
+                (
+                    b.id.clone(),
+                    (0..3)
+                        .filter(|r| b.records.contains(&crate::blocking::RecordId::Row(*r)))
+                        .collect(),
+                )
+            })
+            .collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs);
     }
 }

@@ -52,7 +52,9 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-pub use document::{BlockDocument, Records, read_csv_records, write_block_document};
+pub use document::{
+    BlockDocument, Records, read_csv_records, write_block_document, write_blocklib_document,
+};
 pub use schema::{
     BlockBloomFilter, BlockingSchema, CommonConfig, Feature, LambdaFoldConfig, Method, PSigConfig,
     Position, SignatureFilter, SignatureKind, SignatureSpec,
