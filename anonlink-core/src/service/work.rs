@@ -38,7 +38,6 @@ use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage, ResultType};
 use crate::model::{self, ScoreModel};
 use crate::output;
-use crate::solve;
 
 /// The message of a run whose candidates exceed the configured limit (reference v1.14+).
 pub const TOO_MANY_CANDIDATES: &str =
@@ -476,7 +475,7 @@ impl Worker {
             let result = match (&model, solver) {
                 (Some(model), RunSolver::Bayes) => linkage::from_groups(
                     project.result_type(),
-                    solve::bayes(&model.scored_links(), threshold),
+                    linkage::bayes_groups(model, threshold),
                     &sizes,
                 ),
                 _ => linkage::solve_stream(self.merged(chunks, threshold)?, &sizes, &spec),
