@@ -230,7 +230,9 @@ pub fn solve_candidates(
 /// below it that stand out from their records' alternatives. (A link can score high and
 /// still not stand out where look-alike records compete for it, as near-identical people
 /// do in clean data; measured on generated sets, keeping them raised F1 on every two-party
-/// set, by 0.02–0.05.)
+/// set, by 0.02–0.05. With more parties it lowered F1, by 0.02–0.05 on the fixtures: a
+/// link kept whatever its probability can join two groups that the probabilities keep
+/// apart.)
 pub fn bayes_groups(model: &ScoreModel, min_score: f64) -> solve::Groups {
     let mut links = model.scored_links();
     if model.sizes().len() == 2 {
