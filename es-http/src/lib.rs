@@ -78,8 +78,12 @@ pub struct ServiceConfig {
     pub encoding_limits: SizeLimits,
     /// Largest request body in bytes.
     pub max_request_bytes: usize,
-    /// A run that finds more candidate pairs fails with a clear message.
+    /// A run that finds more candidate pairs fails with a clear message (runs whose solve
+    /// keeps state per pair).
     pub max_candidate_pairs: u64,
+    /// The same for runs whose solve streams with state per record (similarity scores,
+    /// two-party greedy, Bayes).
+    pub max_streamed_candidate_pairs: u64,
     /// Workers in this process: chunks computed at the same time (each uses every core).
     pub workers: usize,
     /// Bytes each worker holds of a chunk's candidate pairs before it sorts them into runs
@@ -106,6 +110,7 @@ impl Default for ServiceConfig {
             encoding_limits: SizeLimits::default(),
             max_request_bytes: defaults::MAX_REQUEST_BYTES,
             max_candidate_pairs: defaults::MAX_CANDIDATE_PAIRS,
+            max_streamed_candidate_pairs: defaults::MAX_STREAMED_CANDIDATE_PAIRS,
             workers: defaults::WORKERS,
             chunk_memory_bytes: defaults::CHUNK_MEMORY_BYTES,
             lease_seconds: defaults::LEASE_SECONDS,
@@ -127,6 +132,7 @@ impl ServiceConfig {
                 ..QueueConfig::default()
             },
             max_candidate_pairs: self.max_candidate_pairs,
+            max_streamed_candidate_pairs: self.max_streamed_candidate_pairs,
             chunk_memory_bytes: self.chunk_memory_bytes,
             ..WorkConfig::default()
         }

@@ -570,6 +570,7 @@ fn candidate_limit_fails_the_run_with_a_message() {
     for (limit, chunk_comparisons, threshold) in [(10, 3_000_000, 0.5), (50, 500, 0.9)] {
         let config = es_http::ServiceConfig {
             max_candidate_pairs: limit,
+            max_streamed_candidate_pairs: limit,
             chunk_comparisons,
             ..common::test_config()
         };
@@ -599,6 +600,60 @@ fn candidate_limit_fails_the_run_with_a_message() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+}
+
+/// Runs whose solve streams (two-party greedy, similarity scores) answer under their own,
+/// higher limit; a run whose solver keeps state per pair (probabilistic, three parties)
+/// stays under the lower one.
+#[test]
+fn streamed_runs_have_a_limit_of_their_own() {
+    let server = Server::start_with(es_http::ServiceConfig {
+        max_candidate_pairs: 10,
+        max_streamed_candidate_pairs: 1_000_000,
+        ..common::test_config()
+    });
+    let records = small_records(100, 64, 9);
+    let wait = |p: &Project, run: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            let status = server.status(p, run);
+            if status["state"] == "completed" || status["state"] == "error" {
+                return status;
+            }
+            assert!(start.elapsed().as_secs() < 30, "{status}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    for result_type in ["groups", "similarity_scores"] {
+        let p = server.create_project(result_type, 2);
+        server.upload_json(&p, 0, json_document(&records));
+        server.upload_json(&p, 1, json_document(&records));
+        let run = server.create_run(&p, 0.5);
+        assert_eq!(wait(&p, &run)["state"], "completed", "{result_type}");
+    }
+    let p = server
+        .create_project_from(&json!({"schema": {}, "result_type": "groups", "number_parties": 3}));
+    for party in 0..3 {
+        server.upload_json(&p, party, json_document(&records));
+    }
+    let answer = server.post_json(
+        &format!("projects/{}/runs", p.id),
+        Some(&p.result_token),
+        &json!({"threshold": 0.5, "solver": "probabilistic"}),
+    );
+    let run = answer.json::<Value>().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = wait(&p, &run);
+    assert_eq!(status["state"], "error", "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit of candidate pairs"),
+        "{status}"
+    );
 }
 
 #[test]

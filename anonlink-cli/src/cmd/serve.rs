@@ -70,6 +70,12 @@ pub struct ServeArgs {
         default_value_t = defaults::MAX_CANDIDATE_PAIRS
     )]
     max_candidate_pairs: u64,
+    /// The same limit for runs whose solve streams the candidates with state per record —
+    /// similarity scores, two-party greedy, the Bayes solver — whose candidates cost disk,
+    /// not memory. Default: what the data directory's free disk holds (96 bytes a
+    /// candidate), at least --max-candidate-pairs.
+    #[arg(long, env = "SOLVER_MAX_STREAMED_CANDIDATE_PAIRS")]
+    max_streamed_candidate_pairs: Option<u64>,
     /// Most parties a project may have.
     #[arg(long, env = "ANONLINK_MAX_PARTIES", default_value_t = defaults::MAX_PARTIES,
           value_parser = clap::value_parser!(u32).range(2..))]
@@ -122,6 +128,25 @@ enum RoleArg {
     All,
 }
 
+/// The streamed-run candidate limit: as given, else what the data directory's disk holds
+/// (with external blob storage, the built-in default).
+fn streamed_limit(args: &ServeArgs) -> u64 {
+    let limit = match args.max_streamed_candidate_pairs {
+        Some(limit) => limit,
+        None if args.object_store.is_none() => {
+            let _ = std::fs::create_dir_all(&args.data_dir);
+            match rustix::fs::statvfs(&args.data_dir) {
+                Ok(fs) => {
+                    defaults::streamed_candidate_limit(fs.f_bavail.saturating_mul(fs.f_frsize))
+                }
+                Err(_) => defaults::MAX_STREAMED_CANDIDATE_PAIRS,
+            }
+        }
+        None => defaults::MAX_STREAMED_CANDIDATE_PAIRS,
+    };
+    limit.max(args.max_candidate_pairs)
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
     use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -154,6 +179,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         },
         max_request_bytes: args.max_request_bytes,
         max_candidate_pairs: args.max_candidate_pairs,
+        max_streamed_candidate_pairs: streamed_limit(&args),
         workers: args.workers,
         chunk_memory_bytes: usize::try_from(args.memory_limit.saturating_mul(1 << 20))
             .unwrap_or(usize::MAX),

@@ -8,6 +8,22 @@ pub const MAX_REQUEST_BYTES: usize = 2 << 30;
 /// `SOLVER_MAX_CANDIDATE_PAIRS`).
 pub const MAX_CANDIDATE_PAIRS: u64 = 100_000_000;
 
+/// The candidate limit of runs whose solve streams the merged candidates with state per
+/// record only — similarity scores, two-party greedy, the Bayes solver — where candidates
+/// cost disk, not memory. The command line raises it to what the data directory's disk
+/// holds ([`streamed_candidate_limit`]).
+pub const MAX_STREAMED_CANDIDATE_PAIRS: u64 = 2_000_000_000;
+
+/// Disk a streamed run's candidate takes at most: its chunk file, its share of the sorted
+/// runs while a chunk is compared, and a similarity score in the result document.
+pub const DISK_BYTES_PER_STREAMED_CANDIDATE: u64 = 96;
+
+/// The streamed-run candidate limit for `free_bytes` of disk: what fits, and never below
+/// the limit of the other runs.
+pub fn streamed_candidate_limit(free_bytes: u64) -> u64 {
+    (free_bytes / DISK_BYTES_PER_STREAMED_CANDIDATE).max(MAX_CANDIDATE_PAIRS)
+}
+
 /// Bytes a worker holds of a chunk's candidate pairs before it sorts them into runs on
 /// disk (a chunk at a low threshold then takes disk, not memory).
 pub const CHUNK_MEMORY_BYTES: usize = 1 << 30;

@@ -107,8 +107,12 @@ pub enum Settled {
 pub struct WorkConfig {
     /// The queue's settings: leases, chunk size, attempts.
     pub queue: QueueConfig,
-    /// A run whose chunks find more candidate pairs fails with [`TOO_MANY_CANDIDATES`].
+    /// A run whose chunks find more candidate pairs fails with [`TOO_MANY_CANDIDATES`]
+    /// (runs whose solve keeps state per pair: probabilistic, greedy with 3+ parties).
     pub max_candidate_pairs: u64,
+    /// The same for runs whose solve streams with state per record only (similarity
+    /// scores, two-party greedy, Bayes): their candidates cost disk, not memory.
+    pub max_streamed_candidate_pairs: u64,
     /// How often a chunk's progress is written (and its lease renewed).
     pub report_every: Duration,
     /// Bytes a chunk's candidate pairs may take in memory before they are sorted into runs
@@ -121,6 +125,7 @@ impl Default for WorkConfig {
         WorkConfig {
             queue: QueueConfig::default(),
             max_candidate_pairs: super::defaults::MAX_CANDIDATE_PAIRS,
+            max_streamed_candidate_pairs: super::defaults::MAX_STREAMED_CANDIDATE_PAIRS,
             report_every: Duration::from_millis(super::defaults::REPORT_EVERY_MILLIS),
             chunk_memory_bytes: super::defaults::CHUNK_MEMORY_BYTES,
         }
@@ -232,7 +237,7 @@ impl Worker {
             crate::Error::Cancelled => Failure::Abandoned,
             e => Failure::Failed(e.to_string()),
         };
-        let max = self.config.max_candidate_pairs;
+        let max = self.candidate_limit(project, run);
         let too_many = || Failure::Failed(TOO_MANY_CANDIDATES.to_string());
         let key = keys::chunk_candidates(project.id(), run.id(), chunk.index(), holder);
         let mut file = tempfile::tempfile()
@@ -281,6 +286,24 @@ impl Worker {
         }
     }
 
+    /// The most candidate pairs `run` may find: the streamed limit where its solve keeps
+    /// state per record only, the other limit where it keeps state per pair.
+    fn candidate_limit(&self, project: &Project, run: &Run) -> u64 {
+        let streams = project.result_type() == ResultType::SimilarityScores
+            || match run.solver() {
+                RunSolver::Bayes => true,
+                RunSolver::Greedy => project.sizes().len() == 2,
+                RunSolver::Probabilistic => false,
+            };
+        if streams {
+            self.config
+                .max_streamed_candidate_pairs
+                .max(self.config.max_candidate_pairs)
+        } else {
+            self.config.max_candidate_pairs
+        }
+    }
+
     /// Before a run's first chunk: estimates its candidate pairs from a sample, records the
     /// estimate, and fails the run at once when even the estimate's low end is over the
     /// limit (not for blocked runs, for which the estimate is only an upper bound).
@@ -296,7 +319,7 @@ impl Worker {
         self.queue()
             .record_estimate(run.id(), estimate.candidates.round() as u64)
             .map_err(store_failure)?;
-        let max = self.config.max_candidate_pairs;
+        let max = self.candidate_limit(project, run);
         if !project.uses_blocking() && estimate.low > max {
             return Err(Failure::Failed(format!(
                 "{TOO_MANY_CANDIDATES} Estimated before computing: {} candidate pairs; the limit is {max}.",
@@ -412,7 +435,7 @@ impl Worker {
         };
         // Chunks recorded under another process's (higher) limit can still exceed this one's.
         let total: u64 = chunks.iter().map(RunChunk::candidates).sum();
-        if total > self.config.max_candidate_pairs {
+        if total > self.candidate_limit(project, run) {
             return Err(Failure::Failed(TOO_MANY_CANDIDATES.to_string()));
         }
         let solver = run.solver();
