@@ -16,25 +16,19 @@ fn chunks_compared_on_the_emulated_device_give_the_reference_groups() {
     let blobs = Arc::new(es_http::storage::FsBlobs::open(&dir.path().join("blobs")).unwrap());
     let device: anonlink_core::gpu::SharedDevice = Arc::new(anonlink_core::gpu::Emulated);
     let state = es_http::AppState::new_on_device(test_config(), meta, blobs, Some(device));
-    let server = Server::start_state(state);
-    let p = server.create_project("groups", 2);
-    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]
-        .iter()
-        .enumerate()
-    {
-        assert_eq!(
-            server.upload_json(&p, party, read_fixture(file)).status(),
-            201
-        );
-    }
-    let run = server.create_run(&p, 0.8);
-    server.wait_for_run(&p, &run);
     // 25M comparisons in chunks of 3M: several chunks, each on the device.
-    let result = server.result(&p, &run, &p.result_token);
     assert_eq!(
-        canonical_groups(&result),
+        febrl4_groups(&Server::start_state(state), 0.8),
         groups_fixture("febrl4/greedy_groups_t0.8.json")
     );
+}
+
+/// The groups of a run over the febrl4 fixtures at `threshold`.
+fn febrl4_groups(server: &Server, threshold: f64) -> Vec<Vec<[u32; 2]>> {
+    let p = febrl4_groups_project(server);
+    let run = server.create_run(&p, threshold);
+    server.wait_for_run(&p, &run);
+    canonical_groups(&server.result(&p, &run, &p.result_token))
 }
 
 #[test]
@@ -43,21 +37,8 @@ fn a_gpu_asked_for_where_there_is_none_compares_on_the_cpu() {
         device: anonlink_core::gpu::Backend::Gpu,
         ..test_config()
     });
-    let p = server.create_project("groups", 2);
-    for (party, file) in ["febrl4/febrl4_a.json", "febrl4/febrl4_b.json"]
-        .iter()
-        .enumerate()
-    {
-        assert_eq!(
-            server.upload_json(&p, party, read_fixture(file)).status(),
-            201
-        );
-    }
-    let run = server.create_run(&p, 0.9);
-    server.wait_for_run(&p, &run);
-    let result = server.result(&p, &run, &p.result_token);
     assert_eq!(
-        canonical_groups(&result),
+        febrl4_groups(&server, 0.9),
         groups_fixture("febrl4/greedy_groups_t0.9.json")
     );
 }

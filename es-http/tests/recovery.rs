@@ -62,20 +62,6 @@ fn server_with_flaky_blobs(dir: &std::path::Path, failures: usize) -> Server {
     Server::start_state(state)
 }
 
-fn febrl4_groups_project(server: &Server) -> Project {
-    let p = server.create_project("groups", 2);
-    for (party, name) in ["a", "b"].into_iter().enumerate() {
-        let records = fixture_records(&format!("febrl4/febrl4_{name}.json"));
-        assert_eq!(
-            server
-                .upload_json(&p, party, json_document(&records))
-                .status(),
-            201
-        );
-    }
-    p
-}
-
 #[test]
 fn a_passing_storage_failure_is_retried() {
     let dir = tempfile::tempdir().unwrap();

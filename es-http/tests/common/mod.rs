@@ -263,3 +263,18 @@ pub fn canonical_groups(result: &Value) -> Vec<Vec<[u32; 2]>> {
     groups.sort();
     groups
 }
+
+/// A two-party groups project with the febrl4 fixtures uploaded.
+pub fn febrl4_groups_project(server: &Server) -> Project {
+    let p = server.create_project("groups", 2);
+    for (party, name) in ["a", "b"].into_iter().enumerate() {
+        let records = fixture_records(&format!("febrl4/febrl4_{name}.json"));
+        assert_eq!(
+            server
+                .upload_json(&p, party, json_document(&records))
+                .status(),
+            201
+        );
+    }
+    p
+}
