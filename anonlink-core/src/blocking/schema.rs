@@ -268,16 +268,7 @@ fn psig(config: &Object<'_>) -> Result<PSigConfig> {
     bloom.literal("type", &["bloom filter"])?;
     let hash_functions = positive_u32(&bloom, "number-hash-functions")?;
     let length = positive_u32(&bloom, "bf-len")?;
-    let compress_block_key = match bloom.get("compress-block-key") {
-        None | Some(Value::Null) => false,
-        Some(v) => coerce_bool(v).ok_or_else(|| {
-            invalid(
-                &bloom.path("compress-block-key"),
-                "value could not be parsed to a boolean",
-                v,
-            )
-        })?,
-    };
+    let compress_block_key = bloom.flag("compress-block-key", Some(false))?;
     let specs_value = config.required("signatureSpecs")?;
     let specs_path = config.path("signatureSpecs");
     let strategies = specs_value
@@ -401,22 +392,8 @@ fn lambda_fold(config: &Object<'_>) -> Result<LambdaFoldConfig> {
     let k_value = config.required("K")?;
     let k = u32::try_from(non_negative(config.path("K"), k_value)?)
         .map_err(|_| invalid(&config.path("K"), "too large", k_value))?;
-    let input = config.required("input-clks")?;
-    let input_clks = coerce_bool(input).ok_or_else(|| {
-        invalid(
-            &config.path("input-clks"),
-            "value could not be parsed to a boolean",
-            input,
-        )
-    })?;
-    let seed = config.required("random_state")?;
-    let random_state = coerce_int(seed).ok_or_else(|| {
-        invalid(
-            &config.path("random_state"),
-            "value is not a valid integer",
-            seed,
-        )
-    })?;
+    let input_clks = config.flag("input-clks", None)?;
+    let random_state = config.int("random_state")?;
     if !input_clks && k > bf_len {
         return Err(invalid(
             &config.path("K"),
@@ -470,6 +447,22 @@ impl<'a> Object<'a> {
 
     fn required(&self, name: &str) -> Result<&'a Value> {
         self.get(name).ok_or_else(|| missing(&self.path(name)))
+    }
+
+    /// A boolean field; `default` (when given) for a missing or null one.
+    fn flag(&self, name: &str, default: Option<bool>) -> Result<bool> {
+        let value = match (self.get(name), default) {
+            (None | Some(Value::Null), Some(d)) => return Ok(d),
+            (Some(v), _) => v,
+            (None, None) => return Err(missing(&self.path(name))),
+        };
+        coerce_bool(value).ok_or_else(|| {
+            invalid(
+                &self.path(name),
+                "value could not be parsed to a boolean",
+                value,
+            )
+        })
     }
 
     fn int(&self, name: &str) -> Result<i64> {
