@@ -151,6 +151,9 @@ pub struct BlockStatsArgs {
 }
 
 pub fn stats(args: BlockStatsArgs) -> Result<()> {
+    if args.truth.is_some() && args.blocks.len() != 2 {
+        bail!("--truth needs the block documents of exactly two parties");
+    }
     let docs = args
         .blocks
         .iter()
@@ -160,23 +163,19 @@ pub fn stats(args: BlockStatsArgs) -> Result<()> {
                 .with_context(|| format!("reading {}", p.display()))
         })
         .collect::<Result<Vec<_>>>()?;
+    let blocks: Vec<Vec<(String, Vec<usize>)>> = docs.iter().map(BlockDocument::blocks).collect();
     let mut report = Vec::new();
-    for (path, doc) in args.blocks.iter().zip(&docs) {
-        let blocks = doc.blocks();
-        let sizes = blocking::BlockStats::of_sizes(blocks.iter().map(|(_, r)| r.len()));
-        let records = doc.records.unwrap_or(doc.record_blocks.len());
-        let covered = doc.record_blocks.iter().filter(|b| !b.is_empty()).count();
+    for ((path, doc), blocks) in args.blocks.iter().zip(&docs).zip(&blocks) {
         report.push(serde_json::json!({
             "file": path.display().to_string(),
-            "records": records,
-            "stats": sizes,
-            "coverage": if records == 0 { 0.0 } else { covered as f64 / records as f64 },
+            "records": doc.record_count(),
+            "stats": blocking::BlockStats::of_sizes(blocks.iter().map(|(_, r)| r.len())),
+            "coverage": doc.coverage(),
         }));
     }
     let mut pair = None;
-    if docs.len() == 2 {
-        let blocks = [docs[0].blocks(), docs[1].blocks()];
-        let counts = [0, 1].map(|p| docs[p].records.unwrap_or(docs[p].record_blocks.len()));
+    if let [first, second] = &docs[..] {
+        let counts = [first.record_count(), second.record_count()];
         let entities = match &args.truth {
             Some(truth) => crate::cmd::link::read_truth_entities(truth, &counts)?,
             // Without a truth every record is its own entity: comparisons only.
@@ -189,8 +188,6 @@ pub fn stats(args: BlockStatsArgs) -> Result<()> {
         let assessment =
             blocking::assess_two_party([&blocks[0], &blocks[1]], [&entities[0], &entities[1]])?;
         pair = Some(assessment);
-    } else if args.truth.is_some() {
-        bail!("--truth needs the block documents of exactly two parties");
     }
     if args.json {
         let mut out = serde_json::json!({ "parties": report });

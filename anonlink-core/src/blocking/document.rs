@@ -218,6 +218,20 @@ impl BlockDocument {
         })
     }
 
+    /// The records the document is for: its `clk_count`, else as many as it names.
+    pub fn record_count(&self) -> usize {
+        self.records.unwrap_or(self.record_blocks.len())
+    }
+
+    /// The share of the records in at least one block (0 without records).
+    pub fn coverage(&self) -> f64 {
+        let covered = self.record_blocks.iter().filter(|b| !b.is_empty()).count();
+        match self.record_count() {
+            0 => 0.0,
+            n => covered as f64 / n as f64,
+        }
+    }
+
     /// The blocks as block id → record positions, in order of first appearance.
     pub fn blocks(&self) -> Vec<(String, Vec<usize>)> {
         let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
