@@ -234,18 +234,17 @@ impl BlockDocument {
 
     /// The blocks as block id → record positions, in order of first appearance.
     pub fn blocks(&self) -> Vec<(String, Vec<usize>)> {
-        let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
-        let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut order = super::InsertionOrder::new();
         for (row, ids) in self.record_blocks.iter().enumerate() {
             for id in ids {
-                let slot = *index.entry(id.as_str()).or_insert_with(|| {
-                    out.push((id.clone(), Vec::new()));
-                    out.len() - 1
-                });
-                out[slot].1.push(row);
+                order.group(id.as_str()).push(row);
             }
         }
-        out
+        order
+            .into_groups()
+            .into_iter()
+            .map(|(id, rows)| (id.to_string(), rows))
+            .collect()
     }
 }
 

@@ -3,12 +3,11 @@
 
 use base64::Engine as _;
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use super::python::PyRandom;
 use super::schema::LambdaFoldConfig;
 use super::stats::block_stats;
-use super::{Block, CandidateBlocks, Columns, RecordId, bloom_positions, value};
+use super::{Block, CandidateBlocks, Columns, InsertionOrder, RecordId, bloom_positions, value};
 use crate::{Error, Result};
 
 pub(super) fn blocks(
@@ -62,7 +61,9 @@ pub(super) fn blocks(
     })?;
 
     let mut random = PyRandom::seeded(config.random_state);
-    let mut blocks: Vec<Block> = Vec::new();
+    // Keys start with their table's number and have K bits after it: no two tables share
+    // one, so the tables' blocks follow each other as blocklib's `update` leaves them.
+    let mut order = InsertionOrder::new();
     for table in 0..config.lambda {
         let positions = random
             .sample_range(population, config.k as usize)
@@ -73,27 +74,24 @@ pub(super) fn blocks(
                     config.k
                 ),
             })?;
-        let mut slots: FxHashMap<String, usize> = FxHashMap::default();
-        let first = blocks.len();
-        for (filter, id) in filters.iter().zip(&ids) {
+        for (row, filter) in filters.iter().enumerate() {
             let mut key = table.to_string();
             key.extend(
                 positions
                     .iter()
                     .map(|&p| if filter[p as usize] { '1' } else { '0' }),
             );
-            match slots.get(&key) {
-                Some(&slot) => blocks[first + slot].records.push(id.clone()),
-                None => {
-                    slots.insert(key.clone(), blocks.len() - first);
-                    blocks.push(Block {
-                        id: key,
-                        records: vec![id.clone()],
-                    });
-                }
-            }
+            order.group(key).push(row);
         }
     }
+    let blocks: Vec<Block> = order
+        .into_groups()
+        .into_iter()
+        .map(|(id, rows)| Block {
+            id,
+            records: rows.into_iter().map(|r| ids[r].clone()).collect(),
+        })
+        .collect();
     let stats = block_stats(blocks.iter().map(|b| b.records.len()));
     Ok(CandidateBlocks { blocks, stats })
 }

@@ -133,18 +133,50 @@ impl CandidateBlocks {
 
     /// anonlink-client's block map: each record (by first appearance) with its block ids.
     pub fn by_record(&self) -> Vec<(RecordId, Vec<String>)> {
-        let mut order: rustc_hash::FxHashMap<&RecordId, usize> = Default::default();
-        let mut out: Vec<(RecordId, Vec<String>)> = Vec::new();
+        let mut order = InsertionOrder::new();
         for block in &self.blocks {
             for record in &block.records {
-                let slot = *order.entry(record).or_insert_with(|| {
-                    out.push((record.clone(), Vec::new()));
-                    out.len() - 1
-                });
-                out[slot].1.push(block.id.clone());
+                order.group(record).push(block.id.clone());
             }
         }
-        out
+        order
+            .into_groups()
+            .into_iter()
+            .map(|(record, ids)| (record.clone(), ids))
+            .collect()
+    }
+}
+
+/// Values grouped by key, the groups in order of their keys' first appearance — the order
+/// of a Python dict, which blocklib's results keep.
+pub(crate) struct InsertionOrder<K, V> {
+    index: rustc_hash::FxHashMap<K, usize>,
+    groups: Vec<(K, Vec<V>)>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V> InsertionOrder<K, V> {
+    pub(crate) fn new() -> Self {
+        InsertionOrder {
+            index: Default::default(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// The values of `key`'s group, a new group at the end if the key is new.
+    pub(crate) fn group(&mut self, key: K) -> &mut Vec<V> {
+        use std::collections::hash_map::Entry;
+        let slot = match self.index.entry(key) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                self.groups.push((e.key().clone(), Vec::new()));
+                *e.insert(self.groups.len() - 1)
+            }
+        };
+        &mut self.groups[slot].1
+    }
+
+    pub(crate) fn into_groups(self) -> Vec<(K, Vec<V>)> {
+        self.groups
     }
 }
 

@@ -2,33 +2,13 @@
 //! Bloom-filter block ids (blocklib's `PPRLIndexPSignature.build_reversed_index`).
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use super::metaphone::double_metaphone_joined;
 use super::python::set_order;
 use super::schema::{PSigConfig, Position, SignatureFilter, SignatureKind};
 use super::stats::{block_stats, strategy_stats};
-use super::{Block, CandidateBlocks, Columns, RecordId, bloom_positions, value};
+use super::{Block, CandidateBlocks, Columns, InsertionOrder, RecordId, bloom_positions, value};
 use crate::{Error, Result};
-
-/// Blocks in first-appearance order, as a Python dict keeps them.
-#[derive(Default)]
-struct OrderedBlocks {
-    index: FxHashMap<String, usize>,
-    blocks: Vec<(String, Vec<usize>)>,
-}
-
-impl OrderedBlocks {
-    fn push(&mut self, key: String, record: usize) {
-        match self.index.get(&key) {
-            Some(&slot) => self.blocks[slot].1.push(record),
-            None => {
-                self.index.insert(key.clone(), self.blocks.len());
-                self.blocks.push((key, vec![record]));
-            }
-        }
-    }
-}
 
 pub(super) fn blocks(
     config: &PSigConfig,
@@ -54,12 +34,12 @@ pub(super) fn blocks(
         .map(|row| signatures(rows, row, &strategies, null))
         .collect::<Result<_>>()?;
 
-    let mut per_strategy: Vec<OrderedBlocks> = (0..strategies.len())
-        .map(|_| OrderedBlocks::default())
+    let mut per_strategy: Vec<InsertionOrder<String, usize>> = (0..strategies.len())
+        .map(|_| InsertionOrder::new())
         .collect();
     for (row, row_signatures) in signatures.into_iter().enumerate() {
         for (strategy, signature) in row_signatures {
-            per_strategy[strategy].push(signature, row);
+            per_strategy[strategy].group(signature).push(row);
         }
     }
 
@@ -73,7 +53,7 @@ pub(super) fn blocks(
     let filtered: Vec<Vec<(String, Vec<usize>)>> = per_strategy
         .into_iter()
         .map(|s| {
-            s.blocks
+            s.into_groups()
                 .into_iter()
                 .filter(|(_, records)| keep(records.len()))
                 .collect()
@@ -115,26 +95,21 @@ pub(super) fn blocks(
     }
 
     let bloom = config.bloom_filter;
-    let mut by_key = OrderedBlocks::default();
+    // Signatures whose Bloom ids collide share a block, as blocklib extends the first's list.
+    let mut by_key = InsertionOrder::new();
     for (signature, records) in filtered.into_iter().flatten() {
         let key = python_tuple(&set_order(bloom_positions(
             &signature,
             bloom.length,
             bloom.hash_functions,
         )));
-        match by_key.index.get(&key) {
-            Some(&slot) => by_key.blocks[slot].1.extend(records),
-            None => {
-                by_key.index.insert(key.clone(), by_key.blocks.len());
-                by_key.blocks.push((key, records));
-            }
-        }
+        by_key.group(key).extend(records);
     }
-    let mut stats = block_stats(by_key.blocks.iter().map(|(_, r)| r.len()));
+    let by_key = by_key.into_groups();
+    let mut stats = block_stats(by_key.iter().map(|(_, r)| r.len()));
     stats.coverage = Some(coverage);
     stats.statistics_per_strategy = Some(per_strategy_stats);
     let blocks = by_key
-        .blocks
         .into_iter()
         .map(|(id, records)| Block {
             id,
