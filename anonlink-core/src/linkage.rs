@@ -124,6 +124,12 @@ impl LinkSpec {
             device: None,
         }
     }
+
+    /// Whether the search runs on [`LinkSpec::device`]: blocked and top-k searches are
+    /// the CPU's.
+    pub fn compares_on_device(&self) -> bool {
+        self.device.is_some() && self.blocks.is_none() && self.candidates.k().is_none()
+    }
 }
 
 /// The result of a linkage, serialising to the Entity Service's result documents.
@@ -328,12 +334,7 @@ pub fn find_candidates_bounded(
     let runs = match &spec.blocks {
         // Top-k bounds the pairs of each block already.
         Some(_) if spec.candidates.k().is_some() => {
-            let pairs = find_candidates(datasets, spec)?;
-            let len = pairs.len() as u64;
-            return Ok(Box::new(Counted {
-                len,
-                pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),
-            }));
+            return Ok(in_memory_source(find_candidates(datasets, spec)?));
         }
         Some(blocks) => candidates::find_blocked_into(
             datasets,
@@ -342,7 +343,7 @@ pub fn find_candidates_bounded(
             candidates::SortedRuns::new(budget.clone()),
         )?,
         None => match &spec.device {
-            Some(device) if spec.candidates.k().is_none() => crate::gpu::find_into(
+            Some(device) if spec.compares_on_device() => crate::gpu::find_into(
                 device.as_ref(),
                 datasets,
                 &spec.candidates,
@@ -356,7 +357,7 @@ pub fn find_candidates_bounded(
             )?,
         },
     };
-    if spec.device.is_some() && (spec.blocks.is_some() || spec.candidates.k().is_some()) {
+    if spec.device.is_some() && !spec.compares_on_device() {
         tracing::info!("blocked and top-k searches compare on the CPU");
     }
     let stream = runs.into_stream()?;
@@ -373,8 +374,8 @@ pub fn find_candidates_bounded(
     })
 }
 
-/// Candidates already in memory as a [`CandidateSource`] (from a GPU search, say).
-pub fn in_memory_source(pairs: CandidatePairs) -> Box<dyn CandidateSource> {
+/// Candidates already in memory as a [`CandidateSource`].
+fn in_memory_source(pairs: CandidatePairs) -> Box<dyn CandidateSource> {
     Box::new(Counted {
         len: pairs.len() as u64,
         pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),

@@ -163,10 +163,10 @@ pub fn run(args: LinkArgs) -> Result<()> {
     if let Some(why) = fallback {
         eprintln!("anonlink: {why}");
     }
-    if device.is_some() && (spec.blocks.is_some() || args.k.is_some()) {
+    spec.device = device;
+    if spec.device.is_some() && !spec.compares_on_device() {
         eprintln!("anonlink: blocked and top-k searches compare on the CPU");
     }
-    spec.device = device;
     let stream = linkage::find_candidates_bounded(&refs, &spec, &budget).context("linking")?;
     let found = stream.found();
     let mut out: Box<dyn Write> = match &args.output {
