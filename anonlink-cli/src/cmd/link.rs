@@ -159,7 +159,7 @@ pub fn run(args: LinkArgs) -> Result<()> {
         Some(blocks) => candidates::blocked_comparisons(blocks),
         None => total_comparisons(&sizes),
     };
-    let (device, fallback) = backend(args.device.as_deref())?.open();
+    let (device, fallback) = anonlink_core::gpu::Backend::choose(args.device.as_deref())?.open();
     if let Some(why) = fallback {
         eprintln!("anonlink: {why}");
     }
@@ -285,15 +285,6 @@ fn write_result(path: Option<&std::path::Path>, result: &Linkage) -> Result<()> 
         }
     }
     Ok(())
-}
-
-/// The backend `--device` (or `ANONLINK_DEVICE`) names, else `ANONLINK_KERNEL=gpu`'s, else
-/// the CPU.
-pub(crate) fn backend(device: Option<&str>) -> Result<anonlink_core::gpu::Backend> {
-    Ok(match device {
-        Some(name) => name.parse()?,
-        None => anonlink_core::gpu::Backend::from_kernel_env().unwrap_or_default(),
-    })
 }
 
 /// Precision, recall and F1 of a result against the truth: `row_a,row_b` true pairs of

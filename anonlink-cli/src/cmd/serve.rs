@@ -186,7 +186,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         lease_seconds: args.lease_seconds.max(1),
         chunk_comparisons: args.chunk_comparisons,
         max_parties: args.max_parties,
-        device: crate::cmd::link::backend(args.device.as_deref())?,
+        device: anonlink_core::gpu::Backend::choose(args.device.as_deref())?,
         http: es_http::HttpSettings {
             header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),
             body_idle_timeout: Duration::from_secs(args.body_timeout.max(1)),

@@ -283,9 +283,19 @@ impl std::str::FromStr for Backend {
 }
 
 impl Backend {
-    /// The backend `ANONLINK_KERNEL=gpu` asks for, if it does.
-    pub fn from_kernel_env() -> Option<Backend> {
-        (std::env::var("ANONLINK_KERNEL").ok().as_deref() == Some("gpu")).then_some(Backend::Gpu)
+    /// The backend `named` (`--device`, `ANONLINK_DEVICE`) says, else the GPU when
+    /// `ANONLINK_KERNEL=gpu`, else the CPU.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a name other than `cpu` or `gpu`.
+    pub fn choose(named: Option<&str>) -> Result<Backend> {
+        match named {
+            Some(name) => name.parse(),
+            None if std::env::var("ANONLINK_KERNEL").ok().as_deref() == Some("gpu") => {
+                Ok(Backend::Gpu)
+            }
+            None => Ok(Backend::Cpu),
+        }
     }
 
     /// The device to compare on: `None` for the CPU, or when a GPU was asked for and none
