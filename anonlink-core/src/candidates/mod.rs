@@ -19,6 +19,7 @@
 mod blocking;
 mod estimate;
 mod file;
+mod sort;
 mod spill;
 mod tile;
 mod top_k;
@@ -39,8 +40,6 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
-use rayon::prelude::*;
-
 use crate::encoding::Clks;
 use crate::error::{Error, Result};
 use crate::similarity::Kernel;
@@ -48,7 +47,8 @@ use crate::similarity::Kernel;
 /// One candidate pair: a record of `dataset0` and a record of `dataset1`, with their score.
 ///
 /// `dataset0 < dataset1` for pairs made by this module.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct CandidatePair {
     /// Dice score, in `[threshold, 1]`.
     pub score: f64,
@@ -86,7 +86,7 @@ pub struct CandidatePairs {
 impl CandidatePairs {
     /// Sorts `pairs` into canonical order.
     pub fn from_unsorted(mut pairs: Vec<CandidatePair>) -> Self {
-        pairs.par_sort_unstable_by(CandidatePair::canonical_cmp);
+        sort::sort_canonical(&mut pairs);
         CandidatePairs { pairs }
     }
 

@@ -12,8 +12,6 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
 use super::file::HEADER_LEN;
 use super::{CandidatePair, merge_sorted, write_file};
 use crate::error::{Error, Result};
@@ -198,8 +196,7 @@ impl SortedRuns {
                 path
             }
         };
-        self.buffer
-            .par_sort_unstable_by(CandidatePair::canonical_cmp);
+        super::sort::sort_canonical(&mut self.buffer);
         let path = dir.join(format!("run-{:06}", self.runs.len()));
         let written = (|| -> std::io::Result<()> {
             let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
@@ -226,8 +223,7 @@ impl SortedRuns {
     /// # Errors
     /// A run cannot be opened.
     pub fn into_stream(mut self) -> Result<CandidateStream> {
-        self.buffer
-            .par_sort_unstable_by(CandidatePair::canonical_cmp);
+        super::sort::sort_canonical(&mut self.buffer);
         let memory = std::mem::take(&mut self.buffer);
         if self.runs.is_empty() {
             return Ok(CandidateStream {

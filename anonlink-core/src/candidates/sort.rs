@@ -1,0 +1,437 @@
+//! Canonical order at memory speed: a radix sort of packed keys, done in the pairs' own
+//! memory.
+//!
+//! At low thresholds the candidates outnumber what a comparison sort handles quickly (one
+//! pair per hundred comparisons is tens of millions per run, and a comparison sort spends
+//! ~100 ns on each). But a run's canonical order is the order of a small integer: the
+//! rank of the score among the run's distinct scores (Dice scores of CLKs take few
+//! values), then the datasets and rows, each in as many bits as its largest value needs.
+//! Where that key fits in 64 bits (two parties of up to millions of records do), the
+//! pairs are sorted as keys:
+//!
+//! 1. every pair's key is written into its own first word and the keys are packed into
+//!    the first third of the buffer; the second third is the scratch space of the sort,
+//!    so no memory is added to the run's budget;
+//! 2. one most-significant-digit pass splits the keys into buckets by score, and each
+//!    bucket is finished by least-significant-digit passes, the buckets in parallel;
+//! 3. the keys are spread back and decoded into pairs (the score from its rank).
+//!
+//! Keys are distinct (two pairs never share datasets and rows), so the order is exactly
+//! [`CandidatePair::canonical_cmp`]'s; where the key does not fit, that comparison sort
+//! is used.
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::CandidatePair;
+
+/// Fewer pairs than this are sorted by comparison: the radix passes would not pay.
+const MIN_RADIX_PAIRS: usize = 1 << 15;
+
+/// Bits per radix digit: 2048 counters stay in the first-level cache.
+const DIGIT_BITS: u32 = 11;
+
+/// Buckets smaller than this are finished by a comparison sort of their keys.
+const SMALL_BUCKET: usize = 512;
+
+/// Sorts `pairs` into canonical order.
+pub(crate) fn sort_canonical(pairs: &mut [CandidatePair]) {
+    if pairs.len() < MIN_RADIX_PAIRS || !radix_sort(pairs) {
+        pairs.par_sort_unstable_by(CandidatePair::canonical_cmp);
+    }
+}
+
+/// Bits needed for values up to `max`.
+fn width(max: u64) -> u32 {
+    64 - max.leading_zeros()
+}
+
+/// How a pair packs into a key: the score's rank, then datasets and rows.
+struct KeyLayout {
+    /// Distinct scores, highest first: rank → score.
+    scores: Vec<f64>,
+    /// Score bits → rank.
+    rank_of: FxHashMap<u64, u64>,
+    /// Shifts of rank, dataset0, dataset1, row0 (row1 is at 0).
+    shifts: [u32; 4],
+    /// Widths of dataset0, dataset1, row0, row1.
+    widths: [u32; 4],
+    /// Bits of the key in all.
+    bits: u32,
+}
+
+impl KeyLayout {
+    /// The layout for `pairs`, or `None` when their key needs more than 64 bits.
+    fn of(pairs: &[CandidatePair]) -> Option<KeyLayout> {
+        let (distinct, max) = pairs
+            .par_chunks(1 << 14)
+            .fold(
+                || (FxHashSet::default(), [0u32; 4]),
+                |(mut set, mut max), chunk| {
+                    for p in chunk {
+                        set.insert(p.score.to_bits());
+                        max[0] = max[0].max(p.dataset0);
+                        max[1] = max[1].max(p.dataset1);
+                        max[2] = max[2].max(p.row0);
+                        max[3] = max[3].max(p.row1);
+                    }
+                    (set, max)
+                },
+            )
+            .reduce(
+                || (FxHashSet::default(), [0u32; 4]),
+                |(a, ma), (b, mb)| {
+                    // The larger set takes the smaller one.
+                    let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+                    big.extend(small);
+                    (big, std::array::from_fn(|i| ma[i].max(mb[i])))
+                },
+            );
+        let mut scores: Vec<f64> = distinct.into_iter().map(f64::from_bits).collect();
+        scores.sort_unstable_by(|a, b| b.total_cmp(a));
+        let widths = max.map(|m| width(u64::from(m)));
+        let rank_bits = width(scores.len().saturating_sub(1) as u64);
+        let bits = rank_bits + widths.iter().sum::<u32>();
+        if bits > 64 {
+            return None;
+        }
+        let shifts = [
+            widths.iter().sum(),
+            widths[1] + widths[2] + widths[3],
+            widths[2] + widths[3],
+            widths[3],
+        ];
+        let rank_of = scores
+            .iter()
+            .enumerate()
+            .map(|(rank, s)| (s.to_bits(), rank as u64))
+            .collect();
+        Some(KeyLayout {
+            scores,
+            rank_of,
+            shifts,
+            widths,
+            bits,
+        })
+    }
+
+    fn key(&self, p: &CandidatePair) -> u64 {
+        let rank = self.rank_of.get(&p.score.to_bits()).copied().unwrap_or(0);
+        // A field of zero width is zero and may sit at shift 64.
+        let at = |v: u64, s: u32| v.checked_shl(s).unwrap_or(0);
+        at(rank, self.shifts[0])
+            | at(u64::from(p.dataset0), self.shifts[1])
+            | at(u64::from(p.dataset1), self.shifts[2])
+            | at(u64::from(p.row0), self.shifts[3])
+            | u64::from(p.row1)
+    }
+
+    fn pair(&self, key: u64) -> CandidatePair {
+        let field = |s: u32, w: u32| {
+            let mask = if w == 0 { 0 } else { u64::MAX >> (64 - w) };
+            (key.checked_shr(s).unwrap_or(0) & mask) as u32
+        };
+        let rank = key.checked_shr(self.shifts[0]).unwrap_or(0) as usize;
+        CandidatePair {
+            score: self.scores[rank.min(self.scores.len() - 1)],
+            dataset0: field(self.shifts[1], self.widths[0]),
+            dataset1: field(self.shifts[2], self.widths[1]),
+            row0: field(self.shifts[3], self.widths[2]),
+            row1: field(0, self.widths[3]),
+        }
+    }
+}
+
+/// Sorts `pairs` by their packed keys; `false` (and `pairs` untouched) when the keys do
+/// not fit in 64 bits.
+fn radix_sort(pairs: &mut [CandidatePair]) -> bool {
+    let n = pairs.len();
+    if n == 0 {
+        return true;
+    }
+    let Some(layout) = KeyLayout::of(pairs) else {
+        return false;
+    };
+    let words: &mut [u64] = bytemuck::cast_slice_mut(pairs);
+    pack_keys(words, n, &layout);
+    {
+        let (keys, rest) = words.split_at_mut(n);
+        sort_keys(keys, &mut rest[..n], layout.bits);
+    }
+    unpack_keys(words, n, &layout);
+    true
+}
+
+/// Ranges `[lo, hi)` covering `1..n` with `hi ≤ 3·lo`: within one, the words of keys
+/// `lo..hi` and the words of pairs `lo..hi` (three each, from word `3·lo`) are disjoint,
+/// so a range is packed or unpacked in parallel once the ranges before (packing) or
+/// after it (unpacking) are done.
+fn ranges(n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut lo = 1;
+    while lo < n {
+        let hi = (3 * lo).min(n);
+        out.push((lo, hi));
+        lo = hi;
+    }
+    out
+}
+
+/// Replaces the `n` pairs in `words` (three words each) by their keys in words `0..n`.
+fn pack_keys(words: &mut [u64], n: usize, layout: &KeyLayout) {
+    let first: [u64; 3] = [words[0], words[1], words[2]];
+    words[0] = layout.key(&bytemuck::cast(first));
+    for (lo, hi) in ranges(n) {
+        let (head, tail) = words.split_at_mut(3 * lo);
+        let pairs: &[[u64; 3]] = bytemuck::cast_slice(&tail[..3 * (hi - lo)]);
+        head[lo..hi]
+            .par_iter_mut()
+            .zip(pairs.par_iter())
+            .for_each(|(key, slot)| *key = layout.key(&bytemuck::cast(*slot)));
+    }
+}
+
+/// Replaces the `n` keys in words `0..n` by their pairs (three words each).
+fn unpack_keys(words: &mut [u64], n: usize, layout: &KeyLayout) {
+    for (lo, hi) in ranges(n).into_iter().rev() {
+        let (head, tail) = words.split_at_mut(3 * lo);
+        let pairs: &mut [[u64; 3]] = bytemuck::cast_slice_mut(&mut tail[..3 * (hi - lo)]);
+        pairs
+            .par_iter_mut()
+            .zip(head[lo..hi].par_iter())
+            .for_each(|(slot, &key)| *slot = bytemuck::cast(layout.pair(key)));
+    }
+    let first: [u64; 3] = bytemuck::cast(layout.pair(words[0]));
+    words[..3].copy_from_slice(&first);
+}
+
+/// Sorts `keys` (of `bits` significant bits) using `scratch` (as long) as scratch space.
+fn sort_keys(keys: &mut [u64], scratch: &mut [u64], bits: u32) {
+    if bits == 0 {
+        return;
+    }
+    let top = bits.min(DIGIT_BITS);
+    let shift = bits - top;
+    let digit = |k: u64| (k >> shift) as usize;
+    let buckets = 1usize << top;
+    // Chunks scatter in parallel, each into its own part of every bucket.
+    let chunk = keys
+        .len()
+        .div_ceil(2 * rayon::current_num_threads())
+        .max(1 << 16);
+    let chunks: Vec<&[u64]> = keys.chunks(chunk).collect();
+    let histograms: Vec<Vec<usize>> = chunks
+        .par_iter()
+        .map(|c| {
+            let mut h = vec![0usize; buckets];
+            for &k in c.iter() {
+                h[digit(k)] += 1;
+            }
+            h
+        })
+        .collect();
+    let mut parts: Vec<Vec<&mut [u64]>> = (0..chunks.len())
+        .map(|_| Vec::with_capacity(buckets))
+        .collect();
+    let mut rest: &mut [u64] = &mut *scratch;
+    let mut sizes = vec![0usize; buckets];
+    for (b, size) in sizes.iter_mut().enumerate() {
+        for (c, h) in histograms.iter().enumerate() {
+            let (part, after) = std::mem::take(&mut rest).split_at_mut(h[b]);
+            parts[c].push(part);
+            rest = after;
+            *size += h[b];
+        }
+    }
+    chunks
+        .into_par_iter()
+        .zip(parts.into_par_iter())
+        .for_each(|(chunk, mut parts)| {
+            let mut filled = vec![0usize; buckets];
+            for &k in chunk {
+                let d = digit(k);
+                parts[d][filled[d]] = k;
+                filled[d] += 1;
+            }
+        });
+    // Each bucket: its keys in `scratch`, its place in `keys`; finished independently.
+    let mut work = Vec::with_capacity(buckets);
+    let (mut from, mut to) = (scratch, keys);
+    for &c in sizes.iter().filter(|&&c| c > 0) {
+        let (f, rest_f) = from.split_at_mut(c);
+        let (t, rest_t) = to.split_at_mut(c);
+        work.push((f, t));
+        from = rest_f;
+        to = rest_t;
+    }
+    work.into_par_iter()
+        .for_each(|(from, to)| finish_bucket(from, to, shift));
+}
+
+/// Sorts `from`'s keys by their low `bits` bits (the rest are equal) into `to`; both are
+/// changed.
+fn finish_bucket(from: &mut [u64], to: &mut [u64], bits: u32) {
+    if bits == 0 || from.len() <= SMALL_BUCKET {
+        from.sort_unstable();
+        to.copy_from_slice(from);
+        return;
+    }
+    let passes = bits.div_ceil(DIGIT_BITS);
+    let digit_bits = bits.div_ceil(passes);
+    let mask = (1u64 << digit_bits) - 1;
+    let mut counts = vec![[0u32; 1 << DIGIT_BITS]; passes as usize];
+    for &k in from.iter() {
+        for (p, c) in counts.iter_mut().enumerate() {
+            c[((k >> (p as u32 * digit_bits)) & mask) as usize] += 1;
+        }
+    }
+    // Keys alternate between the two slices; `in_to` says where they are now.
+    let mut in_to = false;
+    for (p, c) in counts.iter().enumerate() {
+        if c.iter().any(|&x| x as usize == from.len()) {
+            continue; // every key has the same digit here: the order stands
+        }
+        let (src, dst): (&[u64], &mut [u64]) = if in_to {
+            (&*to, &mut *from)
+        } else {
+            (&*from, &mut *to)
+        };
+        let mut next = [0usize; 1 << DIGIT_BITS];
+        let mut at = 0;
+        for (slot, &x) in next.iter_mut().zip(c.iter()) {
+            *slot = at;
+            at += x as usize;
+        }
+        let s = p as u32 * digit_bits;
+        for &k in src {
+            let d = ((k >> s) & mask) as usize;
+            dst[next[d]] = k;
+            next[d] += 1;
+        }
+        in_to = !in_to;
+    }
+    if !in_to {
+        to.copy_from_slice(from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn pair(score: f64, d: (u32, u32), r: (u32, u32)) -> CandidatePair {
+        CandidatePair {
+            score,
+            dataset0: d.0,
+            dataset1: d.1,
+            row0: r.0,
+            row1: r.1,
+        }
+    }
+
+    fn by_comparison(pairs: &[CandidatePair]) -> Vec<CandidatePair> {
+        let mut v = pairs.to_vec();
+        v.sort_unstable_by(CandidatePair::canonical_cmp);
+        v
+    }
+
+    /// Distinct pairs with scores from `scores` distinct values.
+    fn pairs_strategy(max_rows: u32, parties: u32) -> impl Strategy<Value = Vec<CandidatePair>> {
+        (
+            1u32..400,
+            prop::collection::vec(
+                (
+                    0u32..1 << 20,
+                    0u32..parties,
+                    0u32..parties,
+                    0u32..max_rows,
+                    0u32..max_rows,
+                ),
+                0..3_000,
+            ),
+        )
+            .prop_map(|(levels, raw)| {
+                let mut seen = FxHashSet::default();
+                raw.into_iter()
+                    .filter_map(|(s, a, b, r0, r1)| {
+                        let (d0, d1) = (a.min(b), a.max(b) + u32::from(a == b));
+                        let score = f64::from(s % levels) / f64::from(levels);
+                        seen.insert((d0, d1, r0, r1))
+                            .then(|| pair(score, (d0, d1), (r0, r1)))
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn radix_order_is_the_canonical_order(
+            pairs in pairs_strategy(200_000, 2),
+        ) {
+            let mut sorted = pairs.clone();
+            prop_assert!(radix_sort(&mut sorted));
+            prop_assert_eq!(sorted, by_comparison(&pairs));
+        }
+
+        #[test]
+        fn radix_order_holds_for_many_parties_and_tiny_rows(
+            pairs in pairs_strategy(40, 6),
+        ) {
+            let mut sorted = pairs.clone();
+            prop_assert!(radix_sort(&mut sorted));
+            prop_assert_eq!(sorted, by_comparison(&pairs));
+        }
+    }
+
+    #[test]
+    fn large_runs_with_few_scores_sort_like_the_comparison_sort() {
+        // Big enough for the radix path and for buckets past the small-bucket sort.
+        let mut pairs: Vec<CandidatePair> = (0..200_000u32)
+            .map(|i| {
+                let h = i.wrapping_mul(2_654_435_761);
+                pair(f64::from(h % 97) / 97.0, (0, 1), (h % 70_001, i))
+            })
+            .collect();
+        pairs.push(pair(1.0, (0, 1), (u32::MAX, u32::MAX)));
+        pairs.push(pair(-0.0, (0, 1), (5, u32::MAX - 1)));
+        pairs.push(pair(0.0, (0, 1), (5, u32::MAX - 2)));
+        let expected = by_comparison(&pairs);
+        sort_canonical(&mut pairs);
+        assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn keys_wider_than_64_bits_fall_back_to_the_comparison_sort() {
+        let mut pairs: Vec<CandidatePair> = (0..40_000u32)
+            .map(|i| {
+                pair(
+                    f64::from(i) / 40_000.0,
+                    (i % 7, 7 + i % 5),
+                    (u32::MAX - i, i),
+                )
+            })
+            .collect();
+        let expected = by_comparison(&pairs);
+        let untouched = pairs.clone();
+        assert!(!radix_sort(&mut pairs));
+        assert_eq!(pairs, untouched);
+        sort_canonical(&mut pairs);
+        assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn one_pair_and_one_score_sort() {
+        let mut one = vec![pair(0.9, (0, 1), (3, 4))];
+        assert!(radix_sort(&mut one));
+        assert_eq!(one, vec![pair(0.9, (0, 1), (3, 4))]);
+        let mut same: Vec<CandidatePair> = (0..1000u32)
+            .rev()
+            .map(|i| pair(0.5, (0, 1), (0, i)))
+            .collect();
+        let expected = by_comparison(&same);
+        assert!(radix_sort(&mut same));
+        assert_eq!(same, expected);
+    }
+}
