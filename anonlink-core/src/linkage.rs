@@ -365,12 +365,9 @@ pub fn find_candidates_bounded(
     Ok(match (spec.candidates.k(), spec.candidates.is_k_merged()) {
         (Some(k), true) => Box::new(Counted {
             len,
-            pairs: Box::new(candidates::EnforceK::new(stream, k)),
+            pairs: candidates::EnforceK::new(stream, k),
         }),
-        _ => Box::new(Counted {
-            len,
-            pairs: Box::new(stream),
-        }),
+        _ => Box::new(Counted { len, pairs: stream }),
     })
 }
 
@@ -378,7 +375,7 @@ pub fn find_candidates_bounded(
 fn in_memory_source(pairs: CandidatePairs) -> Box<dyn CandidateSource> {
     Box::new(Counted {
         len: pairs.len() as u64,
-        pairs: Box::new(pairs.into_vec().into_iter().map(Ok)),
+        pairs: pairs.into_vec().into_iter().map(Ok),
     })
 }
 
@@ -388,19 +385,20 @@ pub trait CandidateSource: Iterator<Item = Result<CandidatePair>> + Send {
     fn found(&self) -> u64;
 }
 
-struct Counted {
+/// A stream with the number of pairs the search found (one dynamic call per pair, not two).
+struct Counted<I> {
     len: u64,
-    pairs: Box<dyn Iterator<Item = Result<CandidatePair>> + Send>,
+    pairs: I,
 }
 
-impl Iterator for Counted {
+impl<I: Iterator<Item = Result<CandidatePair>>> Iterator for Counted<I> {
     type Item = Result<CandidatePair>;
     fn next(&mut self) -> Option<Self::Item> {
         self.pairs.next()
     }
 }
 
-impl CandidateSource for Counted {
+impl<I: Iterator<Item = Result<CandidatePair>> + Send> CandidateSource for Counted<I> {
     fn found(&self) -> u64 {
         self.len
     }

@@ -72,15 +72,15 @@ fn entry_bytes(p: &CandidatePair) -> [u8; 24] {
 
 /// Pairs held in memory read as a candidate file, made as it is read: the bytes of one
 /// entry at a time, never a copy of them all.
-pub(crate) struct PairsAsFile {
-    pairs: std::vec::IntoIter<CandidatePair>,
+pub(crate) struct PairsAsFile<I> {
+    pairs: I,
     pending: [u8; 24],
     at: usize,
     end: usize,
 }
 
-impl PairsAsFile {
-    pub(crate) fn new(pairs: Vec<CandidatePair>) -> PairsAsFile {
+impl<I: Iterator<Item = CandidatePair>> PairsAsFile<I> {
+    pub(crate) fn new(pairs: impl IntoIterator<IntoIter = I>) -> PairsAsFile<I> {
         let mut pending = [0u8; 24];
         pending[..HEADER_LEN].copy_from_slice(&HEADER);
         PairsAsFile {
@@ -92,7 +92,7 @@ impl PairsAsFile {
     }
 }
 
-impl Read for PairsAsFile {
+impl<I: Iterator<Item = CandidatePair>> Read for PairsAsFile<I> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut written = 0;
         while written < buf.len() {
@@ -425,7 +425,10 @@ mod tests {
         }
         assert_eq!(got, expected);
         assert_eq!(read_file(PairsAsFile::new(pairs.clone())).unwrap(), pairs);
-        assert_eq!(read_file(PairsAsFile::new(Vec::new())).unwrap(), Vec::new());
+        assert_eq!(
+            read_file(PairsAsFile::new(Vec::<CandidatePair>::new())).unwrap(),
+            Vec::new()
+        );
     }
 
     use crate::testing::pair;

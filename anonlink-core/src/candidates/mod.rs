@@ -457,7 +457,7 @@ pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Resul
                 config,
                 kernel,
                 &progress,
-                &|mut pairs| runs.push(&mut pairs),
+                &|pairs| runs.push(pairs),
             );
             runs.failure()?;
             if progress.is_cancelled() {

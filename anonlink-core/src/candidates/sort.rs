@@ -41,21 +41,85 @@ pub(crate) fn sort_canonical(pairs: &mut [CandidatePair]) {
     }
 }
 
+/// A run in canonical order, as pairs or as the sorted keys they decode from.
+pub(crate) enum SortedRun {
+    /// Pairs, sorted by comparison.
+    Pairs(std::vec::IntoIter<CandidatePair>),
+    /// Keys: a third of the memory, decoded as they are read.
+    Keys {
+        keys: std::vec::IntoIter<u64>,
+        layout: KeyLayout,
+    },
+}
+
+impl SortedRun {
+    /// Sorts `pairs`; a run sorted as keys keeps its keys and gives the rest of its
+    /// memory back, instead of spreading the pairs out again.
+    pub(crate) fn sort(mut pairs: Vec<CandidatePair>) -> SortedRun {
+        let n = pairs.len();
+        let layout = (n >= MIN_RADIX_PAIRS)
+            .then(|| KeyLayout::of(&pairs))
+            .flatten();
+        let Some(layout) = layout else {
+            pairs.par_sort_unstable_by(CandidatePair::canonical_cmp);
+            return SortedRun::Pairs(pairs.into_iter());
+        };
+        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut pairs);
+        pack_keys(words, n, &layout);
+        {
+            let (keys, rest) = words.split_at_mut(n);
+            sort_keys(keys, &mut rest[..n], layout.bits);
+        }
+        match bytemuck::allocation::try_cast_vec::<CandidatePair, u64>(pairs) {
+            Ok(mut keys) => {
+                keys.truncate(n);
+                keys.shrink_to_fit();
+                SortedRun::Keys {
+                    keys: keys.into_iter(),
+                    layout,
+                }
+            }
+            // Not reached (a pair is three aligned words); spread the pairs out instead.
+            Err((_, mut pairs)) => {
+                unpack_keys(bytemuck::cast_slice_mut(&mut pairs), n, &layout);
+                SortedRun::Pairs(pairs.into_iter())
+            }
+        }
+    }
+}
+
+impl Iterator for SortedRun {
+    type Item = CandidatePair;
+
+    fn next(&mut self) -> Option<CandidatePair> {
+        match self {
+            SortedRun::Pairs(pairs) => pairs.next(),
+            SortedRun::Keys { keys, layout } => keys.next().map(|k| layout.pair(k)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            SortedRun::Pairs(pairs) => pairs.size_hint(),
+            SortedRun::Keys { keys, .. } => keys.size_hint(),
+        }
+    }
+}
+
 /// Bits needed for values up to `max`.
 fn width(max: u64) -> u32 {
     64 - max.leading_zeros()
 }
 
 /// How a pair packs into a key: the score's rank, then datasets and rows.
-struct KeyLayout {
+pub(crate) struct KeyLayout {
     /// Distinct scores, highest first: rank → score.
     scores: Vec<f64>,
     /// Score bits → rank.
     rank_of: FxHashMap<u64, u64>,
-    /// Shifts of rank, dataset0, dataset1, row0 (row1 is at 0).
-    shifts: [u32; 4],
-    /// Widths of dataset0, dataset1, row0, row1.
-    widths: [u32; 4],
+    /// Shift and mask of rank, dataset0, dataset1, row0 and row1 (a field of no bits has
+    /// mask 0 and shift 0, so that no shift reaches 64).
+    fields: [(u32, u64); 5],
     /// Bits of the key in all.
     bits: u32,
 }
@@ -89,18 +153,25 @@ impl KeyLayout {
             );
         let mut scores: Vec<f64> = distinct.into_iter().map(f64::from_bits).collect();
         scores.sort_unstable_by(|a, b| b.total_cmp(a));
-        let widths = max.map(|m| width(u64::from(m)));
-        let rank_bits = width(scores.len().saturating_sub(1) as u64);
-        let bits = rank_bits + widths.iter().sum::<u32>();
+        let widths = [
+            width(scores.len().saturating_sub(1) as u64),
+            width(u64::from(max[0])),
+            width(u64::from(max[1])),
+            width(u64::from(max[2])),
+            width(u64::from(max[3])),
+        ];
+        let bits: u32 = widths.iter().sum();
         if bits > 64 {
             return None;
         }
-        let shifts = [
-            widths.iter().sum(),
-            widths[1] + widths[2] + widths[3],
-            widths[2] + widths[3],
-            widths[3],
-        ];
+        let mut fields = [(0u32, 0u64); 5];
+        let mut shift = bits;
+        for (field, &w) in fields.iter_mut().zip(&widths) {
+            shift -= w;
+            if w > 0 {
+                *field = (shift, u64::MAX >> (64 - w));
+            }
+        }
         let rank_of = scores
             .iter()
             .enumerate()
@@ -109,35 +180,37 @@ impl KeyLayout {
         Some(KeyLayout {
             scores,
             rank_of,
-            shifts,
-            widths,
+            fields,
             bits,
         })
     }
 
+    #[inline]
     fn key(&self, p: &CandidatePair) -> u64 {
         let rank = self.rank_of.get(&p.score.to_bits()).copied().unwrap_or(0);
-        // A field of zero width is zero and may sit at shift 64.
-        let at = |v: u64, s: u32| v.checked_shl(s).unwrap_or(0);
-        at(rank, self.shifts[0])
-            | at(u64::from(p.dataset0), self.shifts[1])
-            | at(u64::from(p.dataset1), self.shifts[2])
-            | at(u64::from(p.row0), self.shifts[3])
-            | u64::from(p.row1)
+        let values = [
+            rank,
+            u64::from(p.dataset0),
+            u64::from(p.dataset1),
+            u64::from(p.row0),
+            u64::from(p.row1),
+        ];
+        values
+            .iter()
+            .zip(&self.fields)
+            .fold(0, |key, (&v, &(shift, mask))| key | ((v & mask) << shift))
     }
 
+    #[inline]
     fn pair(&self, key: u64) -> CandidatePair {
-        let field = |s: u32, w: u32| {
-            let mask = if w == 0 { 0 } else { u64::MAX >> (64 - w) };
-            (key.checked_shr(s).unwrap_or(0) & mask) as u32
-        };
-        let rank = key.checked_shr(self.shifts[0]).unwrap_or(0) as usize;
+        let field = |i: usize| (key >> self.fields[i].0) & self.fields[i].1;
+        let rank = field(0) as usize;
         CandidatePair {
-            score: self.scores[rank.min(self.scores.len() - 1)],
-            dataset0: field(self.shifts[1], self.widths[0]),
-            dataset1: field(self.shifts[2], self.widths[1]),
-            row0: field(self.shifts[3], self.widths[2]),
-            row1: field(0, self.widths[3]),
+            score: self.scores.get(rank).copied().unwrap_or(0.0),
+            dataset0: field(1) as u32,
+            dataset1: field(2) as u32,
+            row0: field(3) as u32,
+            row1: field(4) as u32,
         }
     }
 }
@@ -400,6 +473,25 @@ mod tests {
         let expected = by_comparison(&pairs);
         sort_canonical(&mut pairs);
         assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn a_run_kept_as_keys_reads_as_the_sorted_pairs() {
+        let pairs: Vec<CandidatePair> = (0..100_000u32)
+            .map(|i| {
+                let h = i.wrapping_mul(2_246_822_519);
+                pair(f64::from(h % 1_013) / 1_013.0, (h % 3, 3), (h % 50_000, i))
+            })
+            .collect();
+        let expected = by_comparison(&pairs);
+        let run = SortedRun::sort(pairs.clone());
+        assert!(matches!(run, SortedRun::Keys { .. }));
+        assert_eq!(run.size_hint(), (pairs.len(), Some(pairs.len())));
+        assert_eq!(run.collect::<Vec<_>>(), expected);
+        // Too few for the radix passes, or keys too wide: pairs sorted by comparison.
+        let few = SortedRun::sort(pairs[..100].to_vec());
+        assert!(matches!(few, SortedRun::Pairs(_)));
+        assert_eq!(few.collect::<Vec<_>>(), by_comparison(&pairs[..100]));
     }
 
     #[test]

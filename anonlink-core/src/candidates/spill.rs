@@ -13,6 +13,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::file::HEADER_LEN;
+use super::sort::SortedRun;
 use super::{CandidatePair, merge_sorted, write_file};
 use crate::error::{Error, Result};
 
@@ -223,12 +224,11 @@ impl SortedRuns {
     /// # Errors
     /// A run cannot be opened.
     pub fn into_stream(mut self) -> Result<CandidateStream> {
-        super::sort::sort_canonical(&mut self.buffer);
-        let memory = std::mem::take(&mut self.buffer);
+        let memory = SortedRun::sort(std::mem::take(&mut self.buffer));
         if self.runs.is_empty() {
             return Ok(CandidateStream {
                 len: self.len,
-                source: Source::Memory(memory.into_iter()),
+                source: Source::Memory(memory),
                 _dir: None,
             });
         }
@@ -239,7 +239,7 @@ impl SortedRuns {
             inputs.push(Box::new(BufReader::with_capacity(1 << 16, file)));
         }
         // The pairs still in memory merge from their sorted buffer, without a copy.
-        if !memory.is_empty() {
+        if memory.size_hint().0 > 0 {
             inputs.push(Box::new(super::file::PairsAsFile::new(memory)));
         }
         let merged = merge_sorted(inputs)?;
@@ -264,7 +264,7 @@ fn spill_error(dir: Option<&Path>, e: std::io::Error) -> Error {
 }
 
 enum Source {
-    Memory(std::vec::IntoIter<CandidatePair>),
+    Memory(SortedRun),
     Merged(Box<super::MergedPairs<Box<dyn std::io::Read + Send>>>),
 }
 
@@ -330,21 +330,30 @@ mod tests {
 
     #[test]
     fn spilled_and_in_memory_runs_give_the_same_stream() {
-        let pairs = shuffled(10_000);
-        let expected = CandidatePairs::from_unsorted(pairs.clone()).into_vec();
-        // From one run in memory to a run every 7 pairs.
-        for budget in [usize::MAX / 2, 24 * 4096, 24 * 100, 24 * 7, 1] {
+        // 10K pairs sort by comparison; 120K by the radix sort, which keeps the run in
+        // memory as keys (with 24 × 100K, merged with a run on disk).
+        for (n, budget) in [
+            (10_000, usize::MAX / 2),
+            (10_000, 24 * 4096),
+            (10_000, 24 * 100),
+            (10_000, 24 * 7),
+            (10_000, 1),
+            (120_000, usize::MAX / 2),
+            (160_000, 24 * 100_000),
+        ] {
+            let pairs = shuffled(n);
+            let expected = CandidatePairs::from_unsorted(pairs.clone()).into_vec();
             let mut runs = SortedRuns::new(MemoryBudget::bytes(budget));
             for batch in pairs.chunks(333) {
                 runs.push(&mut batch.to_vec()).unwrap();
             }
-            assert_eq!(runs.len(), 10_000);
+            assert_eq!(runs.len(), n as u64);
             let spilled = runs.runs_on_disk();
             let dir = runs.dir.as_ref().map(|d| d.path().to_path_buf());
             let stream = runs.into_stream().unwrap();
-            assert_eq!(stream.len(), 10_000);
+            assert_eq!(stream.len(), n as u64);
             let got: Vec<CandidatePair> = stream.map(Result::unwrap).collect();
-            assert_eq!(got, expected, "budget {budget} ({spilled} runs)");
+            assert_eq!(got, expected, "{n} pairs, budget {budget} ({spilled} runs)");
             if let Some(dir) = dir {
                 assert!(!dir.exists(), "the temporary directory is removed");
             }
