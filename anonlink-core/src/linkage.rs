@@ -393,6 +393,7 @@ struct Counted<I> {
 
 impl<I: Iterator<Item = Result<CandidatePair>>> Iterator for Counted<I> {
     type Item = Result<CandidatePair>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.pairs.next()
     }

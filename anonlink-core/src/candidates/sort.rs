@@ -28,8 +28,12 @@ use super::CandidatePair;
 /// Fewer pairs than this are sorted by comparison: the radix passes would not pay.
 const MIN_RADIX_PAIRS: usize = 1 << 15;
 
-/// Bits per radix digit: 2048 counters stay in the first-level cache.
+/// Bits of the first (most significant) digit: 2048 buckets, each written in order.
 const DIGIT_BITS: u32 = 11;
+
+/// Most bits of a digit within a bucket: a bucket fits in the second-level cache, and
+/// its counters too, so wider digits (fewer passes) pay.
+const BUCKET_DIGIT_BITS: u32 = 14;
 
 /// Buckets smaller than this are finished by a comparison sort of their keys.
 const SMALL_BUCKET: usize = 512;
@@ -91,6 +95,7 @@ impl SortedRun {
 impl Iterator for SortedRun {
     type Item = CandidatePair;
 
+    #[inline]
     fn next(&mut self) -> Option<CandidatePair> {
         match self {
             SortedRun::Pairs(pairs) => pairs.next(),
@@ -349,10 +354,10 @@ fn finish_bucket(from: &mut [u64], to: &mut [u64], bits: u32) {
         to.copy_from_slice(from);
         return;
     }
-    let passes = bits.div_ceil(DIGIT_BITS);
+    let passes = bits.div_ceil(BUCKET_DIGIT_BITS);
     let digit_bits = bits.div_ceil(passes);
     let mask = (1u64 << digit_bits) - 1;
-    let mut counts = vec![[0u32; 1 << DIGIT_BITS]; passes as usize];
+    let mut counts = vec![vec![0u32; 1 << digit_bits]; passes as usize];
     for &k in from.iter() {
         for (p, c) in counts.iter_mut().enumerate() {
             c[((k >> (p as u32 * digit_bits)) & mask) as usize] += 1;
@@ -369,7 +374,7 @@ fn finish_bucket(from: &mut [u64], to: &mut [u64], bits: u32) {
         } else {
             (&*from, &mut *to)
         };
-        let mut next = [0usize; 1 << DIGIT_BITS];
+        let mut next = vec![0usize; 1 << digit_bits];
         let mut at = 0;
         for (slot, &x) in next.iter_mut().zip(c.iter()) {
             *slot = at;

@@ -299,6 +299,7 @@ impl CandidateStream {
 impl Iterator for CandidateStream {
     type Item = Result<CandidatePair>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.source {
             Source::Memory(pairs) => pairs.next().map(Ok),
