@@ -35,6 +35,20 @@ impl TopTwo {
     }
 }
 
+/// How a link's excess over its records' best alternatives is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Excess {
+    /// Score minus the alternatives' score.
+    Plain,
+    /// The same over `sqrt(1 - alternatives' score)`: near 1 the scores of unrelated
+    /// records thin out (a Dice score's spread shrinks like a binomial share's,
+    /// `sqrt(s(1 - s))`), so an equal margin says more there. Without it a perfect match
+    /// whose record has a near twin (a competitor at 0.95) looks no better than a
+    /// middling non-match.
+    Headroom,
+}
+
 /// Key of a record's view of one other dataset: `(dataset, row, other dataset)`.
 type Side = (u32, u32, u32);
 
@@ -78,7 +92,7 @@ impl Evidence {
     /// A match usually stands out from its records' other candidates; a link between two
     /// records without a match is just the best of many non-match scores, about as high as
     /// the next best.
-    pub(crate) fn excess(&self, p: &CandidatePair) -> f64 {
+    pub(crate) fn excess(&self, p: &CandidatePair, kind: Excess) -> f64 {
         let side = |d, r, other, partner| {
             self.tops
                 .get(&(d, r, other))
@@ -86,6 +100,10 @@ impl Evidence {
         };
         let c0 = side(p.dataset0, p.row0, p.dataset1, p.row1);
         let c1 = side(p.dataset1, p.row1, p.dataset0, p.row0);
-        p.score - (c0 + c1) / 2.0
+        let competitor = (c0 + c1) / 2.0;
+        match kind {
+            Excess::Plain => p.score - competitor,
+            Excess::Headroom => (p.score - competitor) / (1.0 - competitor).max(1e-4).sqrt(),
+        }
     }
 }

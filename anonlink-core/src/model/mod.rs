@@ -5,9 +5,9 @@
 //!    every record keeps a few candidates, and the memory stays bounded).
 //! 2. [`ScoreModel::fit`] walks them once, keeping each record's two best scores with every
 //!    other dataset and the greedy 1-to-1 links of every dataset pair. A link's *excess* is
-//!    how far its score stands above the best alternatives of its two records: non-match
-//!    links (the best of many non-match scores) barely stand out, matches do, whatever
-//!    their score.
+//!    how far its score stands above the best alternatives of its two records, over the
+//!    headroom above them ([`Excess`]): non-match links (the best of many non-match
+//!    scores) barely stand out, matches do, whatever their score.
 //! 3. Per dataset pair, the excesses are split into non-matches (normal around zero, with
 //!    the spread of the links that fall below their competitors) and matches (the rest,
 //!    with no shape assumed): every link gets a match probability.
@@ -37,6 +37,7 @@
 mod evidence;
 mod fit;
 
+pub use self::evidence::Excess;
 pub use self::fit::ExcessFit;
 
 use rustc_hash::FxHashMap;
@@ -57,13 +58,27 @@ const MIN_PAIR_LINKS: usize = 50;
 /// Fewer links than this in all cannot be modelled.
 const MIN_LINKS: usize = 20;
 
+/// Links in doubt (a match probability between 0.2 and 0.8) up to this share: high
+/// confidence.
+const HIGH_CONFIDENCE_DOUBT: f64 = 0.05;
+
+/// Links in doubt beyond this share: low confidence.
+const LOW_CONFIDENCE_DOUBT: f64 = 0.15;
+
+/// Share of `probabilities` in doubt (between 0.2 and 0.8).
+fn doubt(probabilities: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let n = probabilities.len().max(1) as f64;
+    probabilities.filter(|&p| p > 0.2 && p < 0.8).count() as f64 / n
+}
+
 /// A link (a pair of the greedy 1-to-1 matching of its dataset pair) with what the model
 /// says about it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Link {
     /// The candidate pair.
     pub pair: CandidatePair,
-    /// How far its score stands above its records' best alternatives.
+    /// How far its score stands above its records' best alternatives, measured as its
+    /// dataset pair's fit measures it ([`PairFit::excess`]).
     pub excess: f64,
     /// The probability that it is a match.
     pub probability: f64,
@@ -80,8 +95,58 @@ pub struct PairFit {
     pub estimated_matches: f64,
     /// Whether it has a fit of its own (otherwise it shares the fit of all links).
     pub own_fit: bool,
+    /// How its links' excess is measured: over the headroom unless that leaves the links
+    /// in low-confidence doubt where the plain excess does not.
+    pub excess: Excess,
     /// The fit used.
     pub fit: ExcessFit,
+}
+
+/// A fit of some links, with the measure of excess it used.
+#[derive(Debug, Clone)]
+struct ChosenFit {
+    excess: Excess,
+    fit: ExcessFit,
+}
+
+impl ChosenFit {
+    /// Fits the links `members` (indices into the excess vectors) both ways and keeps the
+    /// headroom fit unless it leaves more than [`LOW_CONFIDENCE_DOUBT`] of them in doubt
+    /// and the plain fit leaves fewer.
+    fn choose(members: &[usize], plain: &[f64], headroom: &[f64]) -> ChosenFit {
+        let fit_with = |values: &[f64]| {
+            let x: Vec<f64> = members.iter().map(|&i| values[i]).collect();
+            let fit = ExcessFit::fit(&x);
+            let doubt = doubt(x.iter().map(|&v| fit.probability_at(v)));
+            (fit, doubt)
+        };
+        let (h_fit, h_doubt) = fit_with(headroom);
+        if h_doubt <= LOW_CONFIDENCE_DOUBT {
+            return ChosenFit {
+                excess: Excess::Headroom,
+                fit: h_fit,
+            };
+        }
+        let (p_fit, p_doubt) = fit_with(plain);
+        if p_doubt < h_doubt {
+            ChosenFit {
+                excess: Excess::Plain,
+                fit: p_fit,
+            }
+        } else {
+            ChosenFit {
+                excess: Excess::Headroom,
+                fit: h_fit,
+            }
+        }
+    }
+
+    fn values<'a>(&self, plain: &'a [f64], headroom: &'a [f64]) -> &'a [f64] {
+        match self.excess {
+            Excess::Plain => plain,
+            Excess::Headroom => headroom,
+        }
+    }
 }
 
 /// Estimated quality of the links at or above a threshold.
@@ -182,9 +247,13 @@ impl ScoreModel {
                 ),
             });
         }
-        let excess: Vec<f64> = evidence.links.iter().map(|p| evidence.excess(p)).collect();
-        let lowest = excess.iter().copied().fold(f64::INFINITY, f64::min);
-        let highest = excess.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let plain: Vec<f64> = evidence
+            .links
+            .iter()
+            .map(|p| evidence.excess(p, Excess::Plain))
+            .collect();
+        let lowest = plain.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = plain.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if highest - lowest < 1e-9 {
             return Err(Error::Estimation {
                 reason: "every record pair scores alike against its records' other \
@@ -192,26 +261,35 @@ impl ScoreModel {
                     .into(),
             });
         }
-        let pooled = ExcessFit::fit(&excess);
+        let headroom: Vec<f64> = evidence
+            .links
+            .iter()
+            .map(|p| evidence.excess(p, Excess::Headroom))
+            .collect();
+        let all: Vec<usize> = (0..plain.len()).collect();
+        let pooled = ChosenFit::choose(&all, &plain, &headroom);
         let mut by_pair: FxHashMap<(u32, u32), Vec<usize>> = FxHashMap::default();
         for (i, p) in evidence.links.iter().enumerate() {
             by_pair.entry((p.dataset0, p.dataset1)).or_default().push(i);
         }
         let mut keys: Vec<(u32, u32)> = by_pair.keys().copied().collect();
         keys.sort_unstable();
-        let mut probability = vec![0.0; excess.len()];
+        let mut probability = vec![0.0; plain.len()];
+        let mut excess = vec![0.0; plain.len()];
         let mut fits = Vec::with_capacity(keys.len());
         for key in keys {
             let members = &by_pair[&key];
             let own = members.len() >= MIN_PAIR_LINKS;
-            let fit = if own {
-                ExcessFit::fit(&members.iter().map(|&i| excess[i]).collect::<Vec<_>>())
+            let chosen = if own {
+                ChosenFit::choose(members, &plain, &headroom)
             } else {
                 pooled.clone()
             };
+            let values = chosen.values(&plain, &headroom);
             let mut matches = 0.0;
             for &i in members {
-                probability[i] = fit.probability_at(excess[i]);
+                excess[i] = values[i];
+                probability[i] = chosen.fit.probability_at(values[i]);
                 matches += probability[i];
             }
             fits.push(PairFit {
@@ -219,7 +297,8 @@ impl ScoreModel {
                 links: members.len(),
                 estimated_matches: matches,
                 own_fit: own,
-                fit,
+                excess: chosen.excess,
+                fit: chosen.fit,
             });
         }
         let links = evidence
@@ -276,7 +355,7 @@ impl ScoreModel {
     pub fn probability(&self, pair: &CandidatePair) -> f64 {
         let key = [pair.dataset0, pair.dataset1];
         match self.pairs.iter().find(|p| p.datasets == key) {
-            Some(p) => p.fit.probability_at(self.evidence.excess(pair)),
+            Some(p) => p.fit.probability_at(self.evidence.excess(pair, p.excess)),
             None => 0.0,
         }
     }
@@ -326,12 +405,7 @@ impl ScoreModel {
 
     /// How far the model can be trusted, in a figure and a sentence.
     pub fn confidence(&self) -> Confidence {
-        let ambiguous = self
-            .links
-            .iter()
-            .filter(|l| l.probability > 0.2 && l.probability < 0.8)
-            .count() as f64
-            / self.links.len() as f64;
+        let ambiguous = doubt(self.links.iter().map(|l| l.probability));
         let matches = self.estimated_matches();
         let nonmatches = self.links.len() as f64 - matches;
         let (level, note) = if matches < 1.0 {
@@ -341,7 +415,7 @@ impl ScoreModel {
                  to share no records"
                     .to_string(),
             )
-        } else if ambiguous <= 0.05 {
+        } else if ambiguous <= HIGH_CONFIDENCE_DOUBT {
             let tail = if nonmatches < 1.0 {
                 " (nearly every record has its match: the threshold hardly matters)"
             } else {
@@ -354,7 +428,7 @@ impl ScoreModel {
                     100.0 * ambiguous
                 ),
             )
-        } else if ambiguous <= 0.15 {
+        } else if ambiguous <= LOW_CONFIDENCE_DOUBT {
             (
                 ConfidenceLevel::Medium,
                 format!(
