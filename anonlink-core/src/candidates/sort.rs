@@ -40,9 +40,26 @@ const SMALL_BUCKET: usize = 512;
 
 /// Sorts `pairs` into canonical order.
 pub(crate) fn sort_canonical(pairs: &mut [CandidatePair]) {
-    if pairs.len() < MIN_RADIX_PAIRS || !radix_sort(pairs) {
-        pairs.par_sort_unstable_by(CandidatePair::canonical_cmp);
+    match sort_as_keys(pairs, MIN_RADIX_PAIRS) {
+        Some(layout) => unpack_keys(bytemuck::cast_slice_mut(pairs), &layout),
+        None => pairs.par_sort_unstable_by(CandidatePair::canonical_cmp),
     }
+}
+
+/// Packs the keys of `pairs` into the first third of their memory and sorts them there;
+/// `None` (and `pairs` untouched) for fewer than `min_pairs` pairs (at least one) or keys
+/// that do not fit in 64 bits.
+fn sort_as_keys(pairs: &mut [CandidatePair], min_pairs: usize) -> Option<KeyLayout> {
+    let n = pairs.len();
+    if n < min_pairs.max(1) {
+        return None;
+    }
+    let layout = KeyLayout::of(pairs)?;
+    let words: &mut [u64] = bytemuck::cast_slice_mut(pairs);
+    pack_keys(words, &layout);
+    let (keys, rest) = words.split_at_mut(n);
+    sort_keys(keys, &mut rest[..n], layout.bits);
+    Some(layout)
 }
 
 /// A run in canonical order, as pairs or as the sorted keys they decode from.
@@ -61,19 +78,10 @@ impl SortedRun {
     /// memory back, instead of spreading the pairs out again.
     pub(crate) fn sort(mut pairs: Vec<CandidatePair>) -> SortedRun {
         let n = pairs.len();
-        let layout = (n >= MIN_RADIX_PAIRS)
-            .then(|| KeyLayout::of(&pairs))
-            .flatten();
-        let Some(layout) = layout else {
+        let Some(layout) = sort_as_keys(&mut pairs, MIN_RADIX_PAIRS) else {
             pairs.par_sort_unstable_by(CandidatePair::canonical_cmp);
             return SortedRun::Pairs(pairs.into_iter());
         };
-        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut pairs);
-        pack_keys(words, n, &layout);
-        {
-            let (keys, rest) = words.split_at_mut(n);
-            sort_keys(keys, &mut rest[..n], layout.bits);
-        }
         match bytemuck::allocation::try_cast_vec::<CandidatePair, u64>(pairs) {
             Ok(mut keys) => {
                 keys.truncate(n);
@@ -85,7 +93,7 @@ impl SortedRun {
             }
             // Not reached (a pair is three aligned words); spread the pairs out instead.
             Err((_, mut pairs)) => {
-                unpack_keys(bytemuck::cast_slice_mut(&mut pairs), n, &layout);
+                unpack_keys(bytemuck::cast_slice_mut(&mut pairs), &layout);
                 SortedRun::Pairs(pairs.into_iter())
             }
         }
@@ -220,26 +228,6 @@ impl KeyLayout {
     }
 }
 
-/// Sorts `pairs` by their packed keys; `false` (and `pairs` untouched) when the keys do
-/// not fit in 64 bits.
-fn radix_sort(pairs: &mut [CandidatePair]) -> bool {
-    let n = pairs.len();
-    if n == 0 {
-        return true;
-    }
-    let Some(layout) = KeyLayout::of(pairs) else {
-        return false;
-    };
-    let words: &mut [u64] = bytemuck::cast_slice_mut(pairs);
-    pack_keys(words, n, &layout);
-    {
-        let (keys, rest) = words.split_at_mut(n);
-        sort_keys(keys, &mut rest[..n], layout.bits);
-    }
-    unpack_keys(words, n, &layout);
-    true
-}
-
 /// Ranges `[lo, hi)` covering `1..n` with `hi ≤ 3·lo`: within one, the words of keys
 /// `lo..hi` and the words of pairs `lo..hi` (three each, from word `3·lo`) are disjoint,
 /// so a range is packed or unpacked in parallel once the ranges before (packing) or
@@ -255,8 +243,10 @@ fn ranges(n: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// Replaces the `n` pairs in `words` (three words each) by their keys in words `0..n`.
-fn pack_keys(words: &mut [u64], n: usize, layout: &KeyLayout) {
+/// Replaces the pairs in `words` (three words each, `n` pairs) by their keys in words
+/// `0..n`.
+fn pack_keys(words: &mut [u64], layout: &KeyLayout) {
+    let n = words.len() / 3;
     let first: [u64; 3] = [words[0], words[1], words[2]];
     words[0] = layout.key(&bytemuck::cast(first));
     for (lo, hi) in ranges(n) {
@@ -269,8 +259,9 @@ fn pack_keys(words: &mut [u64], n: usize, layout: &KeyLayout) {
     }
 }
 
-/// Replaces the `n` keys in words `0..n` by their pairs (three words each).
-fn unpack_keys(words: &mut [u64], n: usize, layout: &KeyLayout) {
+/// Replaces the keys in words `0..n` by their pairs (three words each, filling `words`).
+fn unpack_keys(words: &mut [u64], layout: &KeyLayout) {
+    let n = words.len() / 3;
     for (lo, hi) in ranges(n).into_iter().rev() {
         let (head, tail) = words.split_at_mut(3 * lo);
         let pairs: &mut [[u64; 3]] = bytemuck::cast_slice_mut(&mut tail[..3 * (hi - lo)]);
@@ -409,13 +400,24 @@ mod tests {
         }
     }
 
+    /// The radix path at any size: `false` (and `pairs` untouched) when it does not apply.
+    fn radix_sort(pairs: &mut [CandidatePair]) -> bool {
+        match sort_as_keys(pairs, 1) {
+            Some(layout) => {
+                unpack_keys(bytemuck::cast_slice_mut(pairs), &layout);
+                true
+            }
+            None => pairs.is_empty(),
+        }
+    }
+
     fn by_comparison(pairs: &[CandidatePair]) -> Vec<CandidatePair> {
         let mut v = pairs.to_vec();
         v.sort_unstable_by(CandidatePair::canonical_cmp);
         v
     }
 
-    /// Distinct pairs with scores from `scores` distinct values.
+    /// Distinct pairs with scores from up to 400 distinct values.
     fn pairs_strategy(max_rows: u32, parties: u32) -> impl Strategy<Value = Vec<CandidatePair>> {
         (
             1u32..400,

@@ -266,8 +266,9 @@ impl ScoreModel {
             .iter()
             .map(|p| evidence.excess(p, Excess::Headroom))
             .collect();
-        let all: Vec<usize> = (0..plain.len()).collect();
-        let pooled = ChosenFit::choose(&all, &plain, &headroom);
+        // The fit of all links, for dataset pairs with too few of their own: made only if
+        // one needs it (with two datasets, the one pair has all the links).
+        let mut pooled: Option<ChosenFit> = None;
         let mut by_pair: FxHashMap<(u32, u32), Vec<usize>> = FxHashMap::default();
         for (i, p) in evidence.links.iter().enumerate() {
             by_pair.entry((p.dataset0, p.dataset1)).or_default().push(i);
@@ -283,7 +284,12 @@ impl ScoreModel {
             let chosen = if own {
                 ChosenFit::choose(members, &plain, &headroom)
             } else {
-                pooled.clone()
+                pooled
+                    .get_or_insert_with(|| {
+                        let all: Vec<usize> = (0..plain.len()).collect();
+                        ChosenFit::choose(&all, &plain, &headroom)
+                    })
+                    .clone()
             };
             let values = chosen.values(&plain, &headroom);
             let mut matches = 0.0;
