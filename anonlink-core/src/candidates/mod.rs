@@ -19,6 +19,7 @@
 mod blocking;
 mod estimate;
 mod file;
+mod keys;
 mod sort;
 mod spill;
 mod tile;
@@ -442,23 +443,50 @@ pub fn find(datasets: &[&Clks], config: &Config) -> Result<CandidatePairs> {
 /// # Errors
 /// As [`find`]; [`Error::Spill`] when the pairs cannot be written to disk.
 pub fn find_into(datasets: &[&Clks], config: &Config, runs: SortedRuns) -> Result<SortedRuns> {
+    find_into_keyed_from(datasets, config, runs, MIN_KEYED_COMPARISONS)
+}
+
+/// Searches of fewer comparisons write pairs: making the table of their keys would cost
+/// more than it saves.
+const MIN_KEYED_COMPARISONS: u64 = 1 << 24;
+
+/// [`find_into`], writing keys ([`keys::SearchKeys`]) when the search makes at least
+/// `min_keyed` comparisons, has no top-k and its keys fit.
+fn find_into_keyed_from(
+    datasets: &[&Clks],
+    config: &Config,
+    mut runs: SortedRuns,
+    min_keyed: u64,
+) -> Result<SortedRuns> {
     check_datasets(datasets)?;
     config.validate()?;
+    let comparisons: u64 = (0..datasets.len())
+        .flat_map(|i| (i + 1..datasets.len()).map(move |j| (i, j)))
+        .map(|(i, j)| datasets[i].len() as u64 * datasets[j].len() as u64)
+        .sum();
+    let keys = (config.k.is_none() && comparisons >= min_keyed)
+        .then(|| keys::SearchKeys::new(datasets, config.threshold))
+        .flatten()
+        .filter(|keys| runs.take_keys(keys.layout()));
     let runs = SharedRuns::new(runs);
     let stopping_progress = runs.progress(config.progress.clone());
     let progress = Progress::new(Some(&stopping_progress));
     let kernel = config.kernel.unwrap_or_else(Kernel::detect);
     for i in 0..datasets.len() {
         for j in i + 1..datasets.len() {
-            tile::compare_each(
-                datasets[i],
-                datasets[j],
-                (i as u32, j as u32),
-                config,
-                kernel,
-                &progress,
-                &|pairs| runs.push(pairs),
-            );
+            let (a, b, ids) = (datasets[i], datasets[j], (i as u32, j as u32));
+            match &keys {
+                Some(keys) => {
+                    let sink = tile::KeySink {
+                        keys,
+                        deliver: &|k| runs.push_keys(k),
+                    };
+                    tile::compare_keys_each(a, b, ids, config, kernel, &progress, sink)
+                }
+                None => tile::compare_each(a, b, ids, config, kernel, &progress, &|pairs| {
+                    runs.push(pairs)
+                }),
+            }
             runs.failure()?;
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);

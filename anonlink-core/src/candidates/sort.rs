@@ -100,6 +100,19 @@ impl SortedRun {
     }
 }
 
+impl SortedRun {
+    /// Sorts keys of `layout` (as the search writes them); the scratch space the sort
+    /// needs is added to `keys` for the sort and given back after.
+    pub(crate) fn from_keys(mut keys: Vec<u64>, layout: KeyLayout) -> SortedRun {
+        sort_key_vec(&mut keys, layout.bits);
+        keys.shrink_to_fit();
+        SortedRun::Keys {
+            keys: keys.into_iter(),
+            layout,
+        }
+    }
+}
+
 impl Iterator for SortedRun {
     type Item = CandidatePair;
 
@@ -125,6 +138,7 @@ fn width(max: u64) -> u32 {
 }
 
 /// How a pair packs into a key: the score's rank, then datasets and rows.
+#[derive(Clone)]
 pub(crate) struct KeyLayout {
     /// Distinct scores, highest first: rank → score.
     scores: Vec<f64>,
@@ -166,6 +180,17 @@ impl KeyLayout {
             );
         let mut scores: Vec<f64> = distinct.into_iter().map(f64::from_bits).collect();
         scores.sort_unstable_by(|a, b| b.total_cmp(a));
+        KeyLayout::from_scores(scores, max)
+    }
+
+    /// The layout for pairs whose scores are among `scores` (distinct, highest first) and
+    /// whose dataset0, dataset1, row0 and row1 are at most `max`; `None` when that key
+    /// needs more than 64 bits.
+    pub(crate) fn from_scores(scores: Vec<f64>, max: [u32; 4]) -> Option<KeyLayout> {
+        debug_assert!(
+            scores.windows(2).all(|w| w[0] > w[1]),
+            "distinct, highest first"
+        );
         let widths = [
             width(scores.len().saturating_sub(1) as u64),
             width(u64::from(max[0])),
@@ -198,15 +223,15 @@ impl KeyLayout {
         })
     }
 
+    /// The key of a pair given its score's rank (its index in the layout's scores).
     #[inline]
-    fn key(&self, p: &CandidatePair) -> u64 {
-        let rank = self.rank_of.get(&p.score.to_bits()).copied().unwrap_or(0);
+    pub(crate) fn key_of(&self, rank: u64, datasets: (u32, u32), rows: (u32, u32)) -> u64 {
         let values = [
             rank,
-            u64::from(p.dataset0),
-            u64::from(p.dataset1),
-            u64::from(p.row0),
-            u64::from(p.row1),
+            u64::from(datasets.0),
+            u64::from(datasets.1),
+            u64::from(rows.0),
+            u64::from(rows.1),
         ];
         values
             .iter()
@@ -215,7 +240,19 @@ impl KeyLayout {
     }
 
     #[inline]
-    fn pair(&self, key: u64) -> CandidatePair {
+    fn key(&self, p: &CandidatePair) -> u64 {
+        let rank = self.rank_of.get(&p.score.to_bits()).copied().unwrap_or(0);
+        self.key_of(rank, (p.dataset0, p.dataset1), (p.row0, p.row1))
+    }
+
+    /// Bits of the key in all.
+    pub(crate) fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The pair a key decodes to.
+    #[inline]
+    pub(crate) fn pair(&self, key: u64) -> CandidatePair {
         let field = |i: usize| (key >> self.fields[i].0) & self.fields[i].1;
         let rank = field(0) as usize;
         CandidatePair {
@@ -272,6 +309,16 @@ fn unpack_keys(words: &mut [u64], layout: &KeyLayout) {
     }
     let first: [u64; 3] = bytemuck::cast(layout.pair(words[0]));
     words[..3].copy_from_slice(&first);
+}
+
+/// Sorts `keys` (of `bits` significant bits), with scratch space at the end of the vector
+/// while it sorts.
+pub(crate) fn sort_key_vec(keys: &mut Vec<u64>, bits: u32) {
+    let n = keys.len();
+    keys.resize(2 * n, 0);
+    let (sorted, scratch) = keys.split_at_mut(n);
+    sort_keys(sorted, scratch, bits);
+    keys.truncate(n);
 }
 
 /// Sorts `keys` (of `bits` significant bits) using `scratch` (as long) as scratch space.

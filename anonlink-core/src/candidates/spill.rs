@@ -13,8 +13,8 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::file::HEADER_LEN;
-use super::sort::SortedRun;
-use super::{CandidatePair, merge_sorted, write_file};
+use super::sort::{KeyLayout, SortedRun, sort_key_vec};
+use super::{CandidatePair, merge_sorted, write_file, write_stream};
 use crate::error::{Error, Result};
 
 /// How much memory the candidates of a linkage may take before they go to disk.
@@ -46,12 +46,22 @@ impl MemoryBudget {
     fn pairs(&self) -> usize {
         (self.bytes / std::mem::size_of::<CandidatePair>()).max(1)
     }
+
+    /// Keys buffered before a run is written (at least one): a key and its share of the
+    /// sort's scratch space.
+    fn keys(&self) -> usize {
+        (self.bytes / (2 * std::mem::size_of::<u64>())).max(1)
+    }
 }
 
 /// Candidate pairs gathered as sorted runs, in memory up to a budget and on disk beyond it.
 pub struct SortedRuns {
     budget: MemoryBudget,
     buffer: Vec<CandidatePair>,
+    /// Keys written by the search ([`SortedRuns::take_keys`]), with the layout they
+    /// decode by; then `buffer` stays empty.
+    keys: Vec<u64>,
+    key_layout: Option<KeyLayout>,
     dir: Option<tempfile::TempDir>,
     runs: Vec<PathBuf>,
     /// Pairs written to disk.
@@ -108,6 +118,18 @@ impl SharedRuns {
         }
     }
 
+    /// Adds keys from any thread; after a failure, drops them.
+    pub(crate) fn push_keys(&self, keys: &mut Vec<u64>) {
+        let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let (runs, failed) = &mut *guard;
+        if failed.is_none()
+            && let Err(e) = runs.push_keys(keys)
+        {
+            *failed = Some(e);
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// The failure to write a run, if one happened.
     pub(crate) fn failure(&self) -> Result<()> {
         let (_, failed) = &mut *self.runs.lock().unwrap_or_else(|p| p.into_inner());
@@ -125,6 +147,8 @@ impl SortedRuns {
         SortedRuns {
             budget,
             buffer: Vec::new(),
+            keys: Vec::new(),
+            key_layout: None,
             dir: None,
             runs: Vec::new(),
             spilled: 0,
@@ -156,29 +180,40 @@ impl SortedRuns {
     ///
     /// # Errors
     /// Writing a run failed ([`Error::Spill`], naming the directory: typically a full disk).
+    ///
+    /// # Panics
+    /// After [`SortedRuns::take_keys`] (a search gives pairs or keys, not both).
     pub fn push(&mut self, pairs: &mut Vec<CandidatePair>) -> Result<()> {
+        assert!(self.key_layout.is_none(), "these runs take keys");
         self.len += pairs.len() as u64;
-        if self.buffer.is_empty() && pairs.len() >= self.budget.pairs() {
-            std::mem::swap(&mut self.buffer, pairs);
-        } else {
-            // Grown by doubling, the buffer would briefly hold its old and its new copy (one
-            // and a half budgets) and keep twice what it needs: it grows to the budget, then
-            // exactly.
-            let wanted = self.buffer.len() + pairs.len();
-            if wanted > self.buffer.capacity() {
-                let target =
-                    (self.buffer.capacity() * 2).clamp(wanted, wanted.max(self.budget.pairs()));
-                self.buffer.reserve_exact(target - self.buffer.len());
-            }
-            self.buffer.append(pairs);
-        }
+        append_within(&mut self.buffer, pairs, self.budget.pairs());
         if self.buffer.len() >= self.budget.pairs() {
             self.spill()?;
         }
         Ok(())
     }
 
-    /// Sorts the buffer and writes it as a run.
+    /// From now on, takes the candidates as keys of `layout` ([`SortedRuns::push_keys`])
+    /// instead of pairs: true, unless pairs were pushed already.
+    pub(crate) fn take_keys(&mut self, layout: &KeyLayout) -> bool {
+        if !self.is_empty() || self.key_layout.is_some() {
+            return false;
+        }
+        self.key_layout = Some(layout.clone());
+        true
+    }
+
+    /// Adds keys (in any order) of the layout given to [`SortedRuns::take_keys`].
+    fn push_keys(&mut self, keys: &mut Vec<u64>) -> Result<()> {
+        self.len += keys.len() as u64;
+        append_within(&mut self.keys, keys, self.budget.keys());
+        if self.keys.len() >= self.budget.keys() {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the buffer (of pairs or of keys) and writes it as a run.
     fn spill(&mut self) -> Result<()> {
         let dir = match &self.dir {
             Some(dir) => dir.path().to_path_buf(),
@@ -197,25 +232,30 @@ impl SortedRuns {
                 path
             }
         };
-        super::sort::sort_canonical(&mut self.buffer);
         let path = dir.join(format!("run-{:06}", self.runs.len()));
-        let written = (|| -> std::io::Result<()> {
-            let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-            write_file(&self.buffer, &mut out).map_err(|e| match e {
-                Error::Io(e) => e,
-                other => std::io::Error::other(other.to_string()),
-            })?;
-            out.flush()?;
-            Ok(())
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&path);
-            return Err(spill_error(Some(&dir), e));
-        }
-        self.spilled += self.buffer.len() as u64;
+        let n = match &self.key_layout {
+            Some(layout) => {
+                sort_key_vec(&mut self.keys, layout.bits());
+                let pairs = self.keys.iter().map(|&k| Ok(layout.pair(k)));
+                write_run(&path, |out| write_stream(pairs, out).map(|_| ()))
+                    .map_err(|e| spill_error(Some(&dir), e))?;
+                let n = self.keys.len();
+                self.keys.clear();
+                self.keys.shrink_to(self.budget.keys());
+                n
+            }
+            None => {
+                super::sort::sort_canonical(&mut self.buffer);
+                write_run(&path, |out| write_file(&self.buffer, out))
+                    .map_err(|e| spill_error(Some(&dir), e))?;
+                let n = self.buffer.len();
+                self.buffer.clear();
+                self.buffer.shrink_to(self.budget.pairs());
+                n
+            }
+        };
+        self.spilled += n as u64;
         self.runs.push(path);
-        self.buffer.clear();
-        self.buffer.shrink_to(self.budget.pairs());
         Ok(())
     }
 
@@ -224,7 +264,10 @@ impl SortedRuns {
     /// # Errors
     /// A run cannot be opened.
     pub fn into_stream(mut self) -> Result<CandidateStream> {
-        let memory = SortedRun::sort(std::mem::take(&mut self.buffer));
+        let memory = match self.key_layout.take() {
+            Some(layout) => SortedRun::from_keys(std::mem::take(&mut self.keys), layout),
+            None => SortedRun::sort(std::mem::take(&mut self.buffer)),
+        };
         if self.runs.is_empty() {
             return Ok(CandidateStream {
                 len: self.len,
@@ -249,6 +292,42 @@ impl SortedRuns {
             _dir: self.dir.take(),
         })
     }
+}
+
+/// Appends `more` to `buffer`, which grows to `budget` items, then exactly: grown by
+/// doubling, it would briefly hold its old and its new copy (one and a half budgets) and
+/// keep twice what it needs. A first batch of a whole budget is taken as it is.
+fn append_within<T>(buffer: &mut Vec<T>, more: &mut Vec<T>, budget: usize) {
+    if buffer.is_empty() && more.len() >= budget {
+        std::mem::swap(buffer, more);
+        return;
+    }
+    let wanted = buffer.len() + more.len();
+    if wanted > buffer.capacity() {
+        let target = (buffer.capacity() * 2).clamp(wanted, wanted.max(budget));
+        buffer.reserve_exact(target - buffer.len());
+    }
+    buffer.append(more);
+}
+
+/// Writes a run file at `path` with `write`; a file left half written is removed.
+fn write_run(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> std::io::Result<()> {
+    let written = (|| -> std::io::Result<()> {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+        write(&mut out).map_err(|e| match e {
+            Error::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+        out.flush()?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 /// The error of a run that could not be written or read: which directory, and why.
@@ -404,5 +483,53 @@ mod tests {
         assert!(runs.runs_on_disk() > 1);
         let got: Vec<CandidatePair> = runs.into_stream().unwrap().map(Result::unwrap).collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_search_writing_keys_equals_the_search_writing_pairs() {
+        use crate::encoding::Clks;
+        let (a, b) = synthetic_pair(2_000, 1_500, 0.5, 9);
+        let (c, _) = synthetic_pair(700, 10, 0.5, 10);
+        let (small_a, small_b) = synthetic_pair(300, 200, 0.5, 11);
+        let two: Vec<&Clks> = vec![&a, &b];
+        let three: Vec<&Clks> = vec![&a, &b, &c];
+        let small: Vec<&Clks> = vec![&small_a, &small_b];
+        let cases: [(&[&Clks], f64); 7] = [
+            (&two, 0.72),
+            (&two, 0.5),
+            (&two, 0.9),
+            (&two, 1.0),
+            (&three, 0.7),
+            (&small, 0.0),
+            (&small, 0.61),
+        ];
+        for (datasets, t) in cases {
+            let config = Config::new(t);
+            let search = |min_keyed, budget| {
+                let runs = super::super::find_into_keyed_from(
+                    datasets,
+                    &config,
+                    SortedRuns::new(MemoryBudget::bytes(budget)),
+                    min_keyed,
+                )
+                .unwrap();
+                let keyed = runs.key_layout.is_some();
+                let on_disk = runs.runs_on_disk();
+                let pairs: Vec<CandidatePair> =
+                    runs.into_stream().unwrap().map(Result::unwrap).collect();
+                (pairs, keyed, on_disk)
+            };
+            let (expected, keyed, _) = search(u64::MAX, usize::MAX / 2);
+            assert!(!keyed);
+            assert!(!expected.is_empty() || t == 1.0, "t {t}");
+            for budget in [usize::MAX / 2, 16 * 3_000, 16 * 97] {
+                let (got, keyed, on_disk) = search(0, budget);
+                assert!(keyed, "t {t}: the search writes keys");
+                if expected.len() >= budget / 16 {
+                    assert!(on_disk > 0, "t {t}, budget {budget}: runs on disk");
+                }
+                assert_eq!(got, expected, "t {t}, budget {budget}, {on_disk} runs");
+            }
+        }
     }
 }

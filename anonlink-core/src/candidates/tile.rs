@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::keys::SearchKeys;
 use super::top_k::retain_top_k;
 use super::{CandidatePair, Config, Progress};
 use crate::encoding::Clks;
@@ -119,6 +120,62 @@ pub(crate) fn compare_each(
     progress: &Progress<'_>,
     deliver: &(dyn Fn(&mut Vec<CandidatePair>) + Sync),
 ) {
+    each_task(a, b, config, kernel, progress, deliver, |window, out| {
+        window.scan(|qslot, cslot, score| {
+            out.push(CandidatePair {
+                score,
+                dataset0: ids.0,
+                dataset1: ids.1,
+                row0: window.queries.rows[qslot],
+                row1: window.cands.rows[cslot],
+            });
+        });
+        if let Some(k) = config.k {
+            out.sort_unstable_by(CandidatePair::canonical_cmp);
+            retain_top_k(out, k);
+        }
+    });
+}
+
+/// Where a search that writes keys sends them: the keys, and who takes each task's.
+pub(crate) struct KeySink<'a> {
+    pub(crate) keys: &'a SearchKeys,
+    pub(crate) deliver: &'a (dyn Fn(&mut Vec<u64>) + Sync),
+}
+
+/// As [`compare_each`] without top-k, each candidate written as its key of `sink.keys`.
+pub(crate) fn compare_keys_each(
+    a: &Clks,
+    b: &Clks,
+    ids: (u32, u32),
+    config: &Config,
+    kernel: Kernel,
+    progress: &Progress<'_>,
+    sink: KeySink<'_>,
+) {
+    debug_assert!(config.k.is_none(), "top-k needs the pairs' scores per task");
+    let KeySink { keys, deliver } = sink;
+    each_task(a, b, config, kernel, progress, deliver, |window, out| {
+        window.scan_counts(|qslot, cslot, count, pa, pb| {
+            let rows = (window.queries.rows[qslot], window.cands.rows[cslot]);
+            if let Some(key) = keys.key(count, pa + pb, ids, rows) {
+                out.push(key);
+            }
+        });
+    });
+}
+
+/// Runs the comparison of `a` with `b` as parallel tasks of [`QUERY_BLOCK`] query rows:
+/// `fill` puts a task's candidates into its (emptied) vector, then `deliver` takes them.
+fn each_task<T: Send>(
+    a: &Clks,
+    b: &Clks,
+    config: &Config,
+    kernel: Kernel,
+    progress: &Progress<'_>,
+    deliver: &(dyn Fn(&mut Vec<T>) + Sync),
+    fill: impl Fn(&Window<'_>, &mut Vec<T>) + Sync,
+) {
     let threshold = config.threshold;
     let pre = PreTest::new(threshold);
     let wpr = a.words_per_record();
@@ -151,19 +208,7 @@ pub(crate) fn compare_each(
                 prune: config.prune,
                 kernel,
             };
-            window.scan(|qslot, cslot, score| {
-                out.push(CandidatePair {
-                    score,
-                    dataset0: ids.0,
-                    dataset1: ids.1,
-                    row0: queries.rows[qslot],
-                    row1: cands.rows[cslot],
-                });
-            });
-            if let Some(k) = config.k {
-                out.sort_unstable_by(CandidatePair::canonical_cmp);
-                retain_top_k(out, k);
-            }
+            fill(&window, out);
             progress.advance((last - first) as u64 * b_len);
             if !out.is_empty() {
                 deliver(out);
@@ -229,6 +274,19 @@ impl Window<'_> {
     /// Calls `emit(query slot, candidate slot, score)` for every pair at or above the
     /// threshold.
     fn scan(&self, mut emit: impl FnMut(usize, usize, f64)) {
+        let threshold = self.threshold;
+        self.scan_counts(|qslot, cslot, count, pa, pb| {
+            if is_match(count, pa, pb, threshold) {
+                emit(qslot, cslot, score(count, pa, pb));
+            }
+        });
+    }
+
+    /// Calls `emit(query slot, candidate slot, intersection, query popcount, candidate
+    /// popcount)` for every pair that passes the kernel's pre-test: all pairs at or above
+    /// the threshold, and a few below it that `emit` must check.
+    #[inline]
+    fn scan_counts(&self, mut emit: impl FnMut(usize, usize, u32, u32, u32)) {
         let Window {
             queries,
             first,
@@ -290,9 +348,7 @@ impl Window<'_> {
                     else {
                         continue; // padding lanes carry NEVER offsets and cannot get here
                     };
-                    if is_match(hit.count, pa, pb, threshold) {
-                        emit(qslot, cslot, score(hit.count, pa, pb));
-                    }
+                    emit(qslot, cslot, hit.count, pa, pb);
                 }
             }
             tile_start = tile_end;

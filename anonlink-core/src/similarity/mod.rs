@@ -45,7 +45,19 @@ pub const LANES: usize = 8;
 /// ```
 #[inline]
 pub fn score(intersection: u32, popcount_a: u32, popcount_b: u32) -> f64 {
-    let total = popcount_a + popcount_b;
+    score_of_total(intersection, popcount_a + popcount_b)
+}
+
+/// The Dice score from the intersection size and the sum of the two popcounts: the score
+/// depends on nothing else, which lets a search know every score it can find in advance.
+///
+/// # Examples
+/// ```
+/// use anonlink_core::similarity::{score, score_of_total};
+/// assert_eq!(score_of_total(3, 8), score(3, 4, 4));
+/// ```
+#[inline]
+pub fn score_of_total(intersection: u32, total: u32) -> f64 {
     if total == 0 {
         return 0.0;
     }
