@@ -18,7 +18,8 @@
 //!
 //! Keys are distinct (two pairs never share datasets and rows), so the order is exactly
 //! [`CandidatePair::canonical_cmp`]'s; where the key does not fit, that comparison sort
-//! is used.
+//! is used. A search without top-k writes the keys itself (`keys`): then only step 2
+//! runs, with scratch space added to the keys while they sort.
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};

@@ -182,7 +182,7 @@ impl SortedRuns {
     /// Writing a run failed ([`Error::Spill`], naming the directory: typically a full disk).
     ///
     /// # Panics
-    /// After [`SortedRuns::take_keys`] (a search gives pairs or keys, not both).
+    /// When a search already writes keys to these runs (it gives pairs or keys, not both).
     pub fn push(&mut self, pairs: &mut Vec<CandidatePair>) -> Result<()> {
         assert!(self.key_layout.is_none(), "these runs take keys");
         self.len += pairs.len() as u64;
