@@ -108,22 +108,21 @@ impl SharedRuns {
 
     /// Adds pairs from any thread; after a failure, drops them.
     pub(crate) fn push(&self, pairs: &mut Vec<CandidatePair>) {
-        let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let (runs, failed) = &mut *guard;
-        if failed.is_none()
-            && let Err(e) = runs.push(pairs)
-        {
-            *failed = Some(e);
-            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.add(|runs| runs.push(pairs));
     }
 
     /// Adds keys from any thread; after a failure, drops them.
     pub(crate) fn push_keys(&self, keys: &mut Vec<u64>) {
+        self.add(|runs| runs.push_keys(keys));
+    }
+
+    /// Runs `add` on the runs unless a push failed before; keeps its failure and stops
+    /// the search.
+    fn add(&self, add: impl FnOnce(&mut SortedRuns) -> Result<()>) {
         let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         let (runs, failed) = &mut *guard;
         if failed.is_none()
-            && let Err(e) = runs.push_keys(keys)
+            && let Err(e) = add(runs)
         {
             *failed = Some(e);
             self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
