@@ -460,10 +460,8 @@ fn find_into_keyed_from(
 ) -> Result<SortedRuns> {
     check_datasets(datasets)?;
     config.validate()?;
-    let comparisons: u64 = (0..datasets.len())
-        .flat_map(|i| (i + 1..datasets.len()).map(move |j| (i, j)))
-        .map(|(i, j)| datasets[i].len() as u64 * datasets[j].len() as u64)
-        .sum();
+    let sizes: Vec<usize> = datasets.iter().map(|d| d.len()).collect();
+    let comparisons = total_comparisons(&sizes);
     let keys = (config.k.is_none() && comparisons >= min_keyed)
         .then(|| keys::SearchKeys::new(datasets, config.threshold))
         .flatten()

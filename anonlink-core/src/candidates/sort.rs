@@ -56,8 +56,14 @@ fn sort_as_keys(pairs: &mut [CandidatePair], min_pairs: usize) -> Option<KeyLayo
         return None;
     }
     let layout = KeyLayout::of(pairs)?;
+    let rank_of: FxHashMap<u64, u64> = layout
+        .scores
+        .iter()
+        .enumerate()
+        .map(|(rank, s)| (s.to_bits(), rank as u64))
+        .collect();
     let words: &mut [u64] = bytemuck::cast_slice_mut(pairs);
-    pack_keys(words, &layout);
+    pack_keys(words, &layout, &rank_of);
     let (keys, rest) = words.split_at_mut(n);
     sort_keys(keys, &mut rest[..n], layout.bits);
     Some(layout)
@@ -99,9 +105,7 @@ impl SortedRun {
             }
         }
     }
-}
 
-impl SortedRun {
     /// Sorts keys of `layout` (as the search writes them); the scratch space the sort
     /// needs is added to `keys` for the sort and given back after.
     pub(crate) fn from_keys(mut keys: Vec<u64>, layout: KeyLayout) -> SortedRun {
@@ -143,8 +147,6 @@ fn width(max: u64) -> u32 {
 pub(crate) struct KeyLayout {
     /// Distinct scores, highest first: rank → score.
     scores: Vec<f64>,
-    /// Score bits → rank.
-    rank_of: FxHashMap<u64, u64>,
     /// Shift and mask of rank, dataset0, dataset1, row0 and row1 (a field of no bits has
     /// mask 0 and shift 0, so that no shift reaches 64).
     fields: [(u32, u64); 5],
@@ -211,14 +213,8 @@ impl KeyLayout {
                 *field = (shift, u64::MAX >> (64 - w));
             }
         }
-        let rank_of = scores
-            .iter()
-            .enumerate()
-            .map(|(rank, s)| (s.to_bits(), rank as u64))
-            .collect();
         Some(KeyLayout {
             scores,
-            rank_of,
             fields,
             bits,
         })
@@ -240,9 +236,10 @@ impl KeyLayout {
             .fold(0, |key, (&v, &(shift, mask))| key | ((v & mask) << shift))
     }
 
+    /// The key of `p`, its score ranked by `rank_of` (score bits → rank).
     #[inline]
-    fn key(&self, p: &CandidatePair) -> u64 {
-        let rank = self.rank_of.get(&p.score.to_bits()).copied().unwrap_or(0);
+    fn key(&self, p: &CandidatePair, rank_of: &FxHashMap<u64, u64>) -> u64 {
+        let rank = rank_of.get(&p.score.to_bits()).copied().unwrap_or(0);
         self.key_of(rank, (p.dataset0, p.dataset1), (p.row0, p.row1))
     }
 
@@ -282,18 +279,18 @@ fn ranges(n: usize) -> Vec<(usize, usize)> {
 }
 
 /// Replaces the pairs in `words` (three words each, `n` pairs) by their keys in words
-/// `0..n`.
-fn pack_keys(words: &mut [u64], layout: &KeyLayout) {
+/// `0..n`, scores ranked by `rank_of`.
+fn pack_keys(words: &mut [u64], layout: &KeyLayout, rank_of: &FxHashMap<u64, u64>) {
     let n = words.len() / 3;
     let first: [u64; 3] = [words[0], words[1], words[2]];
-    words[0] = layout.key(&bytemuck::cast(first));
+    words[0] = layout.key(&bytemuck::cast(first), rank_of);
     for (lo, hi) in ranges(n) {
         let (head, tail) = words.split_at_mut(3 * lo);
         let pairs: &[[u64; 3]] = bytemuck::cast_slice(&tail[..3 * (hi - lo)]);
         head[lo..hi]
             .par_iter_mut()
             .zip(pairs.par_iter())
-            .for_each(|(key, slot)| *key = layout.key(&bytemuck::cast(*slot)));
+            .for_each(|(key, slot)| *key = layout.key(&bytemuck::cast(*slot), rank_of));
     }
 }
 
