@@ -58,6 +58,25 @@ fn one_record_per_party(groups: &Groups) {
     }
 }
 
+/// Two generated parties of `records` people each (the given share in both), hashed.
+fn two_parties(
+    records: usize,
+    overlap: f64,
+    corruption: &str,
+    seed: u64,
+) -> (anonlink_core::synthetic::people::LinkedDatasets, [Clks; 2]) {
+    let spec = LinkedSpec {
+        records,
+        parties: 2,
+        overlap,
+        corruption: corruption.parse().unwrap(),
+        seed,
+    };
+    let sets = linked(&spec).unwrap();
+    let clks = [hashed(&sets.parties[0]), hashed(&sets.parties[1])];
+    (sets, clks)
+}
+
 /// Hashes generated people with the default schema.
 fn hashed(records: &[anonlink_core::synthetic::people::PersonRecord]) -> Clks {
     let schema = Schema::from_json(&default_schema().to_string()).unwrap();
@@ -123,15 +142,7 @@ fn auto_on_febrl4_is_as_good_as_the_best_threshold() {
 
 #[test]
 fn the_model_recovers_planted_matches_and_is_deterministic() {
-    let spec = LinkedSpec {
-        records: 3_000,
-        parties: 2,
-        overlap: 0.5,
-        corruption: "low".parse().unwrap(),
-        seed: 21,
-    };
-    let sets = linked(&spec).unwrap();
-    let (a, b) = (hashed(&sets.parties[0]), hashed(&sets.parties[1]));
+    let (sets, [a, b]) = two_parties(3_000, 0.5, "low", 21);
     let (model, pairs) = model::estimate(&[&a, &b], &Config::new(0.0), None).unwrap();
     let is_match = |p: &anonlink_core::candidates::CandidatePair| {
         sets.entities[0][p.row0 as usize] == sets.entities[1][p.row1 as usize]
@@ -172,15 +183,7 @@ fn the_model_recovers_planted_matches_and_is_deterministic() {
 fn perfect_matches_with_near_twins_are_told_from_non_matches() {
     // Clean copies: every match scores 1, and some records have a near twin (a similar
     // name and birth date) in the other party that scores above 0.9 with them.
-    let spec = LinkedSpec {
-        records: 4_000,
-        parties: 2,
-        overlap: 0.5,
-        corruption: "clean".parse().unwrap(),
-        seed: 11,
-    };
-    let sets = linked(&spec).unwrap();
-    let (a, b) = (hashed(&sets.parties[0]), hashed(&sets.parties[1]));
+    let (sets, [a, b]) = two_parties(4_000, 0.5, "clean", 11);
     let (model, pairs) = model::estimate(&[&a, &b], &Config::new(0.0), None).unwrap();
     assert_eq!(model.dataset_pairs()[0].excess, model::Excess::Headroom);
     let is_match = |p: &anonlink_core::candidates::CandidatePair| {
@@ -214,15 +217,7 @@ fn perfect_matches_with_near_twins_are_told_from_non_matches() {
 
 #[test]
 fn bayes_is_at_least_greedy_for_two_parties_at_the_same_threshold() {
-    let spec = LinkedSpec {
-        records: 3_000,
-        parties: 2,
-        overlap: 0.6,
-        corruption: "medium".parse().unwrap(),
-        seed: 5,
-    };
-    let sets = linked(&spec).unwrap();
-    let generated = [hashed(&sets.parties[0]), hashed(&sets.parties[1])];
+    let (sets, generated) = two_parties(3_000, 0.6, "medium", 5);
     let a = common::clks("febrl4/febrl4_a.json");
     let b = common::clks("febrl4/febrl4_b.json");
     let febrl_truth = common::febrl4_entities();
