@@ -78,6 +78,7 @@ pub mod encoding;
 mod error;
 pub mod gpu;
 pub mod linkage;
+mod memory;
 pub mod model;
 pub mod output;
 pub mod service;

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::CandidatePair;
+use crate::memory::{Words, WordsIter};
 
 /// Fewer pairs than this are sorted by comparison: the radix passes would not pay.
 const MIN_RADIX_PAIRS: usize = 1 << 15;
@@ -74,10 +75,7 @@ pub(crate) enum SortedRun {
     /// Pairs, sorted by comparison.
     Pairs(std::vec::IntoIter<CandidatePair>),
     /// Keys: a third of the memory, decoded as they are read.
-    Keys {
-        keys: std::vec::IntoIter<u64>,
-        layout: KeyLayout,
-    },
+    Keys { keys: WordsIter, layout: KeyLayout },
 }
 
 impl SortedRun {
@@ -94,7 +92,7 @@ impl SortedRun {
                 keys.truncate(n);
                 keys.shrink_to_fit();
                 SortedRun::Keys {
-                    keys: keys.into_iter(),
+                    keys: Words::from(keys).into_iter(),
                     layout,
                 }
             }
@@ -108,9 +106,8 @@ impl SortedRun {
 
     /// Sorts keys of `layout` (as the search writes them); the scratch space the sort
     /// needs (as much as the keys) is taken for the sort and given back after.
-    pub(crate) fn from_keys(mut keys: Vec<u64>, layout: KeyLayout) -> SortedRun {
+    pub(crate) fn from_keys(mut keys: Words, layout: KeyLayout) -> SortedRun {
         sort_key_vec(&mut keys, layout.bits);
-        keys.shrink_to_fit();
         SortedRun::Keys {
             keys: keys.into_iter(),
             layout,
@@ -312,9 +309,9 @@ fn unpack_keys(words: &mut [u64], layout: &KeyLayout) {
 /// Sorts `keys` (of `bits` significant bits), with scratch space as large while it sorts.
 pub(crate) fn sort_key_vec(keys: &mut [u64], bits: u32) {
     // Zeroed as fresh pages when the parallel scatter first writes them, on the threads
-    // that write them: growing the keys' own vector instead zeroes it all on this one
-    // thread first (2% of a 44M-candidate linkage, in paired runs).
-    let mut scratch = vec![0u64; keys.len()];
+    // that write them (growing the keys' own vector instead zeroed it all on this one
+    // thread first: 2% of a 44M-candidate linkage), and huge ones.
+    let mut scratch = Words::zeroed(keys.len());
     sort_keys(keys, &mut scratch, bits);
 }
 

@@ -16,6 +16,7 @@ use super::file::HEADER_LEN;
 use super::sort::{KeyLayout, SortedRun, sort_key_vec};
 use super::{CandidatePair, merge_sorted, write_file, write_stream};
 use crate::error::{Error, Result};
+use crate::memory::Words;
 
 /// How much memory the candidates of a linkage may take before they go to disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub struct SortedRuns {
     buffer: Vec<CandidatePair>,
     /// Keys written by the search ([`SortedRuns::take_keys`]), with the layout they
     /// decode by; then `buffer` stays empty.
-    keys: Vec<u64>,
+    keys: Words,
     key_layout: Option<KeyLayout>,
     dir: Option<tempfile::TempDir>,
     runs: Vec<PathBuf>,
@@ -146,7 +147,7 @@ impl SortedRuns {
         SortedRuns {
             budget,
             buffer: Vec::new(),
-            keys: Vec::new(),
+            keys: Words::default(),
             key_layout: None,
             dir: None,
             runs: Vec::new(),
@@ -199,13 +200,17 @@ impl SortedRuns {
             return false;
         }
         self.key_layout = Some(layout.clone());
+        // The most a run holds, reserved as address space (backed as it fills), so that
+        // the keys never move and sit on huge pages.
+        self.keys = Words::with_capacity(self.budget.keys().saturating_add(1 << 16));
         true
     }
 
     /// Adds keys (in any order) of the layout given to [`SortedRuns::take_keys`].
     fn push_keys(&mut self, keys: &mut Vec<u64>) -> Result<()> {
         self.len += keys.len() as u64;
-        append_within(&mut self.keys, keys, self.budget.keys());
+        self.keys.extend_from_slice(keys);
+        keys.clear();
         if self.keys.len() >= self.budget.keys() {
             self.spill()?;
         }
@@ -240,7 +245,6 @@ impl SortedRuns {
                     .map_err(|e| spill_error(Some(&dir), e))?;
                 let n = self.keys.len();
                 self.keys.clear();
-                self.keys.shrink_to(self.budget.keys());
                 n
             }
             None => {
@@ -521,7 +525,8 @@ mod tests {
             let (expected, keyed, _) = search(u64::MAX, usize::MAX / 2);
             assert!(!keyed);
             assert!(!expected.is_empty() || t == 1.0, "t {t}");
-            for budget in [usize::MAX / 2, 16 * 3_000, 16 * 97] {
+            // Unbounded (keys in a vector), the default (in a mapping), and tiny.
+            for budget in [usize::MAX / 2, 1 << 30, 16 * 3_000, 16 * 97] {
                 let (got, keyed, on_disk) = search(0, budget);
                 assert!(keyed, "t {t}: the search writes keys");
                 if expected.len() >= budget / 16 {

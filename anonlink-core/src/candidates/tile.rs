@@ -12,6 +12,7 @@ use super::keys::SearchKeys;
 use super::top_k::retain_top_k;
 use super::{CandidatePair, Config, Progress};
 use crate::encoding::Clks;
+use crate::memory::Words;
 use crate::similarity::{Hit, Kernel, LANES, PreTest, ScanInput, interleave, is_match, score};
 
 /// Query rows per parallel task (a multiple of [`LANES`]).
@@ -21,8 +22,9 @@ const TILE_BLOCKS: usize = 256;
 
 /// One side of the comparison, ordered by popcount and interleaved.
 struct Side {
-    /// Interleaved blocks; padding lanes are zero.
-    blocks: Vec<u64>,
+    /// Interleaved blocks; padding lanes are zero. On huge pages: the kernel streams
+    /// every tile past every query block.
+    blocks: Words,
     /// Pre-test offset of every slot; padding lanes get [`PreTest::NEVER`].
     offsets: Vec<u64>,
     /// Original row of every real slot.
@@ -38,10 +40,10 @@ impl Side {
             .collect();
         rows.sort_by_key(|&r| (clks.popcount(r as usize), r));
         let popcounts: Vec<u32> = rows.iter().map(|&r| clks.popcount(r as usize)).collect();
-        let blocks = interleave(
+        let blocks = Words::copy_of(&interleave(
             rows.iter().map(|&r| clks.record_words(r as usize)),
             clks.words_per_record(),
-        );
+        ));
         let mut offsets = vec![PreTest::NEVER; rows.len().div_ceil(LANES) * LANES];
         for (o, &p) in offsets.iter_mut().zip(&popcounts) {
             *o = pre.offset(p);
