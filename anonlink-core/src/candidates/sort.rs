@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::CandidatePair;
-use crate::memory::{Words, WordsIter};
+use crate::pages::{Words, WordsIter};
 
 /// Fewer pairs than this are sorted by comparison: the radix passes would not pay.
 const MIN_RADIX_PAIRS: usize = 1 << 15;

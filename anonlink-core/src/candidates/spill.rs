@@ -16,7 +16,7 @@ use super::file::HEADER_LEN;
 use super::sort::{KeyLayout, SortedRun, sort_key_vec};
 use super::{CandidatePair, merge_sorted, write_file, write_stream};
 use crate::error::{Error, Result};
-use crate::memory::Words;
+use crate::pages::Words;
 
 /// How much memory the candidates of a linkage may take before they go to disk.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::keys::SearchKeys;
 use super::top_k::retain_top_k;
 use super::{CandidatePair, Config, Progress};
 use crate::encoding::Clks;
-use crate::memory::Words;
+use crate::pages::Words;
 use crate::similarity::{Hit, Kernel, LANES, PreTest, ScanInput, interleave, is_match, score};
 
 /// Query rows per parallel task (a multiple of [`LANES`]).

@@ -1,4 +1,4 @@
-//! Large buffers of words on transparent huge pages.
+//! Where large buffers of words live: on transparent huge pages.
 //!
 //! The comparison streams every tile of interleaved encodings past every block of queries,
 //! and a low threshold writes hundreds of megabytes of sort keys. On 4 KiB pages both pay
