@@ -15,6 +15,9 @@
 //!    above every threshold ([`ScoreModel::curve`]), the threshold with the best estimated
 //!    F1 ([`ScoreModel::suggested`]), how sure the model is ([`ScoreModel::confidence`]),
 //!    and the input of the Bayes solver ([`crate::solve::bayes`]).
+//! 5. For three or more datasets, the share of true matching pairs the links show
+//!    ([`ScoreModel::seen_share`]: how often a record's two match links close a triangle),
+//!    so that a result's estimated recall counts the matches no link shows.
 //!
 //! Everything is deterministic: the same candidates give the same model.
 //!
@@ -357,6 +360,47 @@ impl ScoreModel {
         self.links.iter().map(|l| l.probability).sum()
     }
 
+    /// The share of true matching pairs the links show, judged by how often triangles
+    /// close: where record b is linked as a match to a (of one dataset) and to c (of a
+    /// third), a and c are one entity's too, and their pair is a link with the chance a
+    /// true pair has of being seen. 1 for two datasets, or too few such paths to tell.
+    pub fn seen_share(&self) -> f64 {
+        if self.sizes.len() < 3 {
+            return 1.0;
+        }
+        let mut partner: FxHashMap<(Record, u32), (Record, f64)> = FxHashMap::default();
+        let mut by_record: FxHashMap<Record, Vec<(Record, f64)>> = FxHashMap::default();
+        for l in &self.links {
+            let a = Record::new(l.pair.dataset0, l.pair.row0);
+            let b = Record::new(l.pair.dataset1, l.pair.row1);
+            partner.insert((a, b.dataset), (b, l.probability));
+            partner.insert((b, a.dataset), (a, l.probability));
+            by_record.entry(a).or_default().push((b, l.probability));
+            by_record.entry(b).or_default().push((a, l.probability));
+        }
+        // Summed in record order, so that the same links give the same bits.
+        let mut records: Vec<&Record> = by_record.keys().collect();
+        records.sort_unstable();
+        let (mut paths, mut closed) = (0.0, 0.0);
+        for partners in records.iter().map(|r| &by_record[*r]) {
+            for (i, &(a, pa)) in partners.iter().enumerate() {
+                for &(c, pc) in &partners[i + 1..] {
+                    let w = pa * pc;
+                    paths += w;
+                    if let Some(&(linked, p)) = partner.get(&(a, c.dataset))
+                        && linked == c
+                    {
+                        closed += w * p;
+                    }
+                }
+            }
+        }
+        if paths < MIN_LINKS as f64 {
+            return 1.0;
+        }
+        (closed / paths).clamp(0.05, 1.0)
+    }
+
     /// The probability that any candidate pair is a match, judged as a link would be.
     pub fn probability(&self, pair: &CandidatePair) -> f64 {
         let key = [pair.dataset0, pair.dataset1];
@@ -461,7 +505,9 @@ impl ScoreModel {
 
     /// Estimated quality of `groups` made from `pairs` (the candidates the model was
     /// fitted on): every pair of records in a group counts, judged by its own score and by
-    /// the records of the group it is linked through, against the matches the model sees.
+    /// the records of the group it is linked through, against the matches there are: those
+    /// the links show, scaled up by [`ScoreModel::seen_share`] for three or more datasets
+    /// (and at least those the groups find).
     pub fn result_quality(&self, groups: &Groups, pairs: &CandidatePairs) -> ResultQuality {
         let mut group_of: FxHashMap<Record, usize> = FxHashMap::default();
         for (g, members) in groups.iter().enumerate() {
@@ -499,7 +545,8 @@ impl ScoreModel {
                 }
             }
         }
-        let total = self.estimated_matches() + gained;
+        let seen = self.estimated_matches();
+        let total = (seen / self.seen_share()).max(seen + gained);
         let q = point(0.0, count, hits, total);
         ResultQuality {
             pairs: count,
