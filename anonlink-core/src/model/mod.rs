@@ -368,13 +368,12 @@ impl ScoreModel {
         if self.sizes.len() < 3 {
             return 1.0;
         }
-        let mut partner: FxHashMap<(Record, u32), (Record, f64)> = FxHashMap::default();
+        // Each record's links, at most one per other dataset (links are 1-to-1 per
+        // dataset pair).
         let mut by_record: FxHashMap<Record, Vec<(Record, f64)>> = FxHashMap::default();
         for l in &self.links {
             let a = Record::new(l.pair.dataset0, l.pair.row0);
             let b = Record::new(l.pair.dataset1, l.pair.row1);
-            partner.insert((a, b.dataset), (b, l.probability));
-            partner.insert((b, a.dataset), (a, l.probability));
             by_record.entry(a).or_default().push((b, l.probability));
             by_record.entry(b).or_default().push((a, l.probability));
         }
@@ -387,9 +386,7 @@ impl ScoreModel {
                 for &(c, pc) in &partners[i + 1..] {
                     let w = pa * pc;
                     paths += w;
-                    if let Some(&(linked, p)) = partner.get(&(a, c.dataset))
-                        && linked == c
-                    {
+                    if let Some(&(_, p)) = by_record[&a].iter().find(|&&(r, _)| r == c) {
                         closed += w * p;
                     }
                 }
