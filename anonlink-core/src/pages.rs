@@ -5,8 +5,9 @@
 //! for address translation: a 256 KiB tile spans 64 pages, and on a virtual machine a
 //! missed translation walks two page tables and a first touch of a page costs microseconds
 //! (a third of a second per 355 MB here). On 2 MiB pages a tile is one translation and a
-//! buffer faults in 512 times less often: in paired runs of a 100K × 100K linkage, 0.73×
-//! the wall time at 0.8 and 0.81× at 0.75.
+//! buffer faults in 512 times less often: in paired runs of a 100K × 100K linkage, 0.72×
+//! the wall time at 0.8 and 0.93× at 0.75 (where writing the keys' fresh memory, which
+//! huge pages do not make cheaper, is most of the rest).
 //!
 //! Linux only gives huge pages to memory that asks for them (`madvise`, the default of
 //! most distributions), and the allocator does not ask, so a buffer of at least
@@ -160,8 +161,8 @@ pub(crate) struct WordsIter {
     next: usize,
 }
 
-/// Words copied out of a mapping at a time (64 KiB: stays in the first-level cache's
-/// neighbour, and is a small share of any mapped buffer).
+/// Words copied out of a mapping at a time (64 KiB: stays in the second-level cache, and
+/// is a small share of any mapped buffer).
 const BATCH: usize = 1 << 13;
 
 impl WordsIter {
@@ -234,15 +235,6 @@ impl DerefMut for Words {
             Storage::Mapped { map, len } => &mut bytemuck::cast_slice_mut(&mut map[..])[..*len],
             Storage::Heap(words) => words,
         }
-    }
-}
-
-impl std::fmt::Debug for Words {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Words")
-            .field("len", &self.len())
-            .field("mapped", &matches!(self.storage, Storage::Mapped { .. }))
-            .finish()
     }
 }
 

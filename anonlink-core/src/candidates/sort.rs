@@ -107,7 +107,7 @@ impl SortedRun {
     /// Sorts keys of `layout` (as the search writes them); the scratch space the sort
     /// needs (as much as the keys) is taken for the sort and given back after.
     pub(crate) fn from_keys(mut keys: Words, layout: KeyLayout) -> SortedRun {
-        sort_key_vec(&mut keys, layout.bits);
+        sort_key_run(&mut keys, layout.bits);
         SortedRun::Keys {
             keys: keys.into_iter(),
             layout,
@@ -306,8 +306,9 @@ fn unpack_keys(words: &mut [u64], layout: &KeyLayout) {
     words[..3].copy_from_slice(&first);
 }
 
-/// Sorts `keys` (of `bits` significant bits), with scratch space as large while it sorts.
-pub(crate) fn sort_key_vec(keys: &mut [u64], bits: u32) {
+/// Sorts a run of `keys` (of `bits` significant bits), with scratch space as large taken
+/// while it sorts.
+pub(crate) fn sort_key_run(keys: &mut [u64], bits: u32) {
     // Zeroed as fresh pages when the parallel scatter first writes them, on the threads
     // that write them (growing the keys' own vector instead zeroed it all on this one
     // thread first: 2% of a 44M-candidate linkage), and huge ones.

@@ -13,7 +13,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::file::HEADER_LEN;
-use super::sort::{KeyLayout, SortedRun, sort_key_vec};
+use super::sort::{KeyLayout, SortedRun, sort_key_run};
 use super::{CandidatePair, merge_sorted, write_file, write_stream};
 use crate::error::{Error, Result};
 use crate::pages::Words;
@@ -239,7 +239,7 @@ impl SortedRuns {
         let path = dir.join(format!("run-{:06}", self.runs.len()));
         let n = match &self.key_layout {
             Some(layout) => {
-                sort_key_vec(&mut self.keys, layout.bits());
+                sort_key_run(&mut self.keys, layout.bits());
                 let pairs = self.keys.iter().map(|&k| Ok(layout.pair(k)));
                 write_run(&path, |out| write_stream(pairs, out).map(|_| ()))
                     .map_err(|e| spill_error(Some(&dir), e))?;
