@@ -62,13 +62,6 @@ impl Words {
         Words { storage }
     }
 
-    /// A copy of `words`.
-    pub(crate) fn copy_of(words: &[u64]) -> Words {
-        let mut out = Words::with_capacity(words.len());
-        out.extend_from_slice(words);
-        out
-    }
-
     /// Words the buffer holds before it has to move.
     fn capacity(&self) -> usize {
         match &self.storage {
@@ -259,7 +252,8 @@ mod tests {
             for (i, w) in words.iter_mut().enumerate() {
                 *w = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             }
-            let copy = Words::copy_of(&words);
+            let mut copy = Words::with_capacity(len);
+            copy.extend_from_slice(&words);
             assert_eq!(&copy[..], &words[..]);
             assert_eq!(copy.into_iter().collect::<Vec<_>>(), words.to_vec());
         }

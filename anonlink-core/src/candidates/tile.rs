@@ -13,7 +13,9 @@ use super::top_k::retain_top_k;
 use super::{CandidatePair, Config, Progress};
 use crate::encoding::Clks;
 use crate::pages::Words;
-use crate::similarity::{Hit, Kernel, LANES, PreTest, ScanInput, interleave, is_match, score};
+use crate::similarity::{
+    Hit, Kernel, LANES, PreTest, ScanInput, interleave_into, interleaved_len, is_match, score,
+};
 
 /// Query rows per parallel task (a multiple of [`LANES`]).
 const QUERY_BLOCK: usize = 64;
@@ -40,10 +42,13 @@ impl Side {
             .collect();
         rows.sort_by_key(|&r| (clks.popcount(r as usize), r));
         let popcounts: Vec<u32> = rows.iter().map(|&r| clks.popcount(r as usize)).collect();
-        let blocks = Words::copy_of(&interleave(
+        let wpr = clks.words_per_record();
+        let mut blocks = Words::zeroed(interleaved_len(rows.len(), wpr));
+        interleave_into(
             rows.iter().map(|&r| clks.record_words(r as usize)),
-            clks.words_per_record(),
-        ));
+            wpr,
+            &mut blocks,
+        );
         let mut offsets = vec![PreTest::NEVER; rows.len().div_ceil(LANES) * LANES];
         for (o, &p) in offsets.iter_mut().zip(&popcounts) {
             *o = pre.offset(p);

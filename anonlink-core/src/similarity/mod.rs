@@ -163,8 +163,23 @@ pub fn interleave<'a>(
     records: impl ExactSizeIterator<Item = &'a [u64]>,
     words_per_record: usize,
 ) -> Vec<u64> {
-    let n_blocks = records.len().div_ceil(LANES);
-    let mut out = vec![0u64; n_blocks * LANES * words_per_record];
+    let mut out = vec![0u64; interleaved_len(records.len(), words_per_record)];
+    interleave_into(records, words_per_record, &mut out);
+    out
+}
+
+/// Words the interleaved blocks of `records` records take.
+pub(crate) fn interleaved_len(records: usize, words_per_record: usize) -> usize {
+    records.div_ceil(LANES) * LANES * words_per_record
+}
+
+/// [`interleave`] into `out` (zeroed, [`interleaved_len`] words), for a caller that chose
+/// where the blocks live.
+pub(crate) fn interleave_into<'a>(
+    records: impl ExactSizeIterator<Item = &'a [u64]>,
+    words_per_record: usize,
+    out: &mut [u64],
+) {
     for (i, record) in records.enumerate() {
         let block = i / LANES;
         let lane = i % LANES;
@@ -173,7 +188,6 @@ pub fn interleave<'a>(
             out[base + w * LANES + lane] = word;
         }
     }
-    out
 }
 
 /// A Dice kernel. Holding a SIMD variant proves the CPU supports it.
