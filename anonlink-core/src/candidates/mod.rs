@@ -473,18 +473,16 @@ fn find_into_keyed_from(
     for i in 0..datasets.len() {
         for j in i + 1..datasets.len() {
             let (a, b, ids) = (datasets[i], datasets[j], (i as u32, j as u32));
-            match &keys {
-                Some(keys) => {
-                    let sink = tile::KeySink {
-                        keys,
-                        deliver: &|k| runs.push_keys(k),
-                    };
-                    tile::compare_keys_each(a, b, ids, config, kernel, &progress, sink)
-                }
-                None => tile::compare_each(a, b, ids, config, kernel, &progress, &|pairs| {
-                    runs.push(pairs)
-                }),
-            }
+            let push_pairs = |pairs: &mut Vec<CandidatePair>| runs.push(pairs);
+            let push_keys = |keys: &mut Vec<u64>| runs.push_keys(keys);
+            let sink = match &keys {
+                Some(keys) => tile::Sink::Keys {
+                    keys,
+                    deliver: &push_keys,
+                },
+                None => tile::Sink::Pairs(&push_pairs),
+            };
+            tile::compare_each(a, b, ids, config, kernel, &progress, sink);
             runs.failure()?;
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);

@@ -105,19 +105,31 @@ pub(crate) fn compare(
     progress: &Progress<'_>,
 ) -> Vec<CandidatePair> {
     let all = std::sync::Mutex::new(Vec::new());
-    compare_each(a, b, ids, config, kernel, progress, &|pairs| {
+    let deliver = |pairs: &mut Vec<CandidatePair>| {
         all.lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .append(pairs);
-    });
+    };
+    compare_each(a, b, ids, config, kernel, progress, Sink::Pairs(&deliver));
     all.into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// As [`compare`], handing each parallel task's candidates to `deliver` as they are found
-/// (from any thread), so that the caller decides where they go. `deliver` takes them out
-/// of the vector it is given; the vector's memory is the next task's on that thread (no
+/// Where a search sends each parallel task's candidates, as they are found (from any
+/// thread), so that the caller decides where they go. A taker takes them out of the
+/// vector it is given; the vector's memory is the next task's on that thread (no
 /// allocation and no fresh pages per task).
+pub(crate) enum Sink<'a> {
+    /// The candidates as pairs (top-k applied per task when set).
+    Pairs(&'a (dyn Fn(&mut Vec<CandidatePair>) + Sync)),
+    /// Without top-k, each candidate as its key of `keys`.
+    Keys {
+        keys: &'a SearchKeys,
+        deliver: &'a (dyn Fn(&mut Vec<u64>) + Sync),
+    },
+}
+
+/// As [`compare`], handing each parallel task's candidates to `sink`.
 pub(crate) fn compare_each(
     a: &Clks,
     b: &Clks,
@@ -125,51 +137,38 @@ pub(crate) fn compare_each(
     config: &Config,
     kernel: Kernel,
     progress: &Progress<'_>,
-    deliver: &(dyn Fn(&mut Vec<CandidatePair>) + Sync),
+    sink: Sink<'_>,
 ) {
-    each_task(a, b, config, kernel, progress, deliver, |window, out| {
-        window.scan(|qslot, cslot, score| {
-            out.push(CandidatePair {
-                score,
-                dataset0: ids.0,
-                dataset1: ids.1,
-                row0: window.queries.rows[qslot],
-                row1: window.cands.rows[cslot],
-            });
-        });
-        if let Some(k) = config.k {
-            out.sort_unstable_by(CandidatePair::canonical_cmp);
-            retain_top_k(out, k);
+    match sink {
+        Sink::Pairs(deliver) => {
+            each_task(a, b, config, kernel, progress, deliver, |window, out| {
+                window.scan(|qslot, cslot, score| {
+                    out.push(CandidatePair {
+                        score,
+                        dataset0: ids.0,
+                        dataset1: ids.1,
+                        row0: window.queries.rows[qslot],
+                        row1: window.cands.rows[cslot],
+                    });
+                });
+                if let Some(k) = config.k {
+                    out.sort_unstable_by(CandidatePair::canonical_cmp);
+                    retain_top_k(out, k);
+                }
+            })
         }
-    });
-}
-
-/// Where a search that writes keys sends them: the keys, and who takes each task's.
-pub(crate) struct KeySink<'a> {
-    pub(crate) keys: &'a SearchKeys,
-    pub(crate) deliver: &'a (dyn Fn(&mut Vec<u64>) + Sync),
-}
-
-/// As [`compare_each`] without top-k, each candidate written as its key of `sink.keys`.
-pub(crate) fn compare_keys_each(
-    a: &Clks,
-    b: &Clks,
-    ids: (u32, u32),
-    config: &Config,
-    kernel: Kernel,
-    progress: &Progress<'_>,
-    sink: KeySink<'_>,
-) {
-    debug_assert!(config.k.is_none(), "top-k needs the pairs' scores per task");
-    let KeySink { keys, deliver } = sink;
-    each_task(a, b, config, kernel, progress, deliver, |window, out| {
-        window.scan_counts(|qslot, cslot, count, pa, pb| {
-            let rows = (window.queries.rows[qslot], window.cands.rows[cslot]);
-            if let Some(key) = keys.key(count, pa + pb, ids, rows) {
-                out.push(key);
-            }
-        });
-    });
+        Sink::Keys { keys, deliver } => {
+            debug_assert!(config.k.is_none(), "top-k needs the pairs' scores per task");
+            each_task(a, b, config, kernel, progress, deliver, |window, out| {
+                window.scan_counts(|qslot, cslot, count, pa, pb| {
+                    let rows = (window.queries.rows[qslot], window.cands.rows[cslot]);
+                    if let Some(key) = keys.key(count, pa + pb, ids, rows) {
+                        out.push(key);
+                    }
+                });
+            })
+        }
+    }
 }
 
 /// Runs the comparison of `a` with `b` as parallel tasks of [`QUERY_BLOCK`] query rows:
