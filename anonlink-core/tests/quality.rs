@@ -290,27 +290,22 @@ fn what_cannot_be_modelled_is_an_error_not_a_guess() {
     assert!(err.to_string().contains("alike"), "{err}");
 }
 
-/// The share of true matching pairs (of records in different parties) among the links.
+/// The share of true matching pairs (of records in different parties) among the links:
+/// the recall of the links taken as groups of two.
 fn true_seen_share(model: &ScoreModel, entities: &[Vec<u64>]) -> f64 {
-    let entity = |d: u32, r: u32| entities[d as usize][r as usize];
-    let seen = model
+    let links = model
         .links()
         .iter()
-        .filter(|l| entity(l.pair.dataset0, l.pair.row0) == entity(l.pair.dataset1, l.pair.row1))
-        .count();
-    let mut per_entity: std::collections::HashMap<u64, Vec<usize>> = Default::default();
-    for (d, rows) in entities.iter().enumerate() {
-        for &e in rows {
-            per_entity.entry(e).or_default().push(d);
-        }
-    }
-    let mut pairs = 0usize;
-    for parties in per_entity.values() {
-        for (i, a) in parties.iter().enumerate() {
-            pairs += parties[i + 1..].iter().filter(|b| *b != a).count();
-        }
-    }
-    seen as f64 / pairs as f64
+        .map(|l| {
+            vec![
+                solve::Record::new(l.pair.dataset0, l.pair.row0),
+                solve::Record::new(l.pair.dataset1, l.pair.row1),
+            ]
+        })
+        .collect();
+    pairwise_accuracy(&Groups::from_unsorted(links), entities)
+        .unwrap()
+        .recall
 }
 
 #[test]
