@@ -588,7 +588,7 @@ fn candidate_blocks(
         .map_err(|e| AnonlinkError::new_err(e.to_string()))
 }
 
-/// The names of the Dice kernels this CPU can run, fastest last.
+/// The names of the Dice kernels this CPU can run, the portable one first.
 #[pyfunction]
 fn kernels() -> Vec<&'static str> {
     anonlink_core::similarity::Kernel::available()

@@ -12,9 +12,10 @@
 //! exact check then runs on those few pairs only, in safe code.
 //!
 //! Kernels: [`Kernel::Scalar`] (portable, the specification), and on x86_64
-//! [`Kernel::Avx2`] (nibble-table popcount) and [`Kernel::Avx512`] (VPOPCNTQ). The best one
-//! is chosen once per process ([`Kernel::detect`]); `ANONLINK_KERNEL=scalar|avx2|avx512`
-//! overrides the choice.
+//! [`Kernel::Popcnt`] (the POPCNT instruction on the integer units), [`Kernel::Avx2`]
+//! (nibble-table popcount) and [`Kernel::Avx512`] (VPOPCNTQ). The fastest one is chosen once
+//! per process ([`Kernel::detect`]); `ANONLINK_KERNEL=scalar|popcnt|avx2|avx512` overrides
+//! the choice.
 
 mod scalar;
 
@@ -22,11 +23,15 @@ mod scalar;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod popcnt;
 
 #[cfg(target_arch = "x86_64")]
 pub use self::avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
 pub use self::avx512::Avx512;
+#[cfg(target_arch = "x86_64")]
+pub use self::popcnt::Popcnt;
 
 use std::sync::OnceLock;
 
@@ -195,6 +200,9 @@ pub(crate) fn interleave_into<'a>(
 pub enum Kernel {
     /// Portable `u64::count_ones`; the reference the others are tested against.
     Scalar,
+    /// The `popcnt` instruction on the integer units, one query × 8 candidates at a time.
+    #[cfg(target_arch = "x86_64")]
+    Popcnt(Popcnt),
     /// AVX2 nibble-table popcount, 4 candidates per register.
     #[cfg(target_arch = "x86_64")]
     Avx2(Avx2),
@@ -204,12 +212,15 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// Every kernel this CPU can run, fastest last.
+    /// Every kernel this CPU can run, the portable one first.
     pub fn available() -> Vec<Kernel> {
         #[allow(unused_mut)]
         let mut kernels = vec![Kernel::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
+            if let Some(k) = Popcnt::new() {
+                kernels.push(Kernel::Popcnt(k));
+            }
             if let Some(k) = Avx2::new() {
                 kernels.push(Kernel::Avx2(k));
             }
@@ -220,7 +231,7 @@ impl Kernel {
         kernels
     }
 
-    /// The kernel named `name` (`scalar`, `avx2`, `avx512`) if this CPU can run it.
+    /// The kernel named `name` (`scalar`, `popcnt`, `avx2`, `avx512`) if this CPU can run it.
     pub fn from_name(name: &str) -> Option<Kernel> {
         Kernel::available()
             .into_iter()
@@ -232,21 +243,22 @@ impl Kernel {
         match self {
             Kernel::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
+            Kernel::Popcnt(_) => "popcnt",
+            #[cfg(target_arch = "x86_64")]
             Kernel::Avx2(_) => "avx2",
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512(_) => "avx512",
         }
     }
 
-    /// The kernel to use: `ANONLINK_KERNEL` if set and runnable, else the fastest available.
+    /// The kernel to use: `ANONLINK_KERNEL` if set and runnable, else the fastest available
+    /// ([`Kernel::fastest`]).
     ///
     /// Decided once per process and logged.
     pub fn detect() -> Kernel {
         static CHOSEN: OnceLock<Kernel> = OnceLock::new();
         *CHOSEN.get_or_init(|| {
-            let best = *Kernel::available()
-                .last()
-                .expect("the scalar kernel is always available");
+            let best = Kernel::fastest();
             let chosen = match std::env::var("ANONLINK_KERNEL") {
                 // The GPU backend's choice (`crate::gpu::Backend`); the CPU's fallback is the best.
                 Ok(name) if name == "gpu" => best,
@@ -268,6 +280,41 @@ impl Kernel {
         })
     }
 
+    /// The fastest kernel on this CPU.
+    ///
+    /// AVX-512 when the CPU has it: it scores 8 pairs per instruction and nothing else comes
+    /// close. Otherwise POPCNT and AVX2 are timed on a small synthetic tile (about a
+    /// millisecond), because which of them wins depends on the microarchitecture: AVX2 on
+    /// CPUs with full-width vector units and one POPCNT port (Intel), POPCNT on CPUs that
+    /// split 256-bit operations in two (AMD Zen and Zen+). Every kernel gives the same
+    /// hits, so the choice changes speed, never results.
+    pub fn fastest() -> Kernel {
+        let available = Kernel::available();
+        let contenders: Vec<Kernel> = available
+            .iter()
+            .copied()
+            .filter(|k| *k != Kernel::Scalar)
+            .collect();
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = contenders.iter().find(|k| matches!(k, Kernel::Avx512(_))) {
+            return *k;
+        }
+        match contenders.as_slice() {
+            [] => Kernel::Scalar,
+            [only] => *only,
+            several => {
+                let calibration = Calibration::new();
+                let timed: Vec<(Kernel, std::time::Duration)> =
+                    several.iter().map(|&k| (k, calibration.time(k))).collect();
+                tracing::debug!(?timed, "timed Dice kernels");
+                timed
+                    .iter()
+                    .min_by_key(|(_, elapsed)| *elapsed)
+                    .map_or(Kernel::Scalar, |(k, _)| *k)
+            }
+        }
+    }
+
     /// Compares 8 interleaved queries with a run of interleaved candidate blocks (see
     /// [`ScanInput`]) and appends the pairs passing the pre-test to `hits`. The order of
     /// hits within one call is unspecified.
@@ -286,10 +333,88 @@ impl Kernel {
         match self {
             Kernel::Scalar => scalar::scan(input, hits),
             #[cfg(target_arch = "x86_64")]
+            Kernel::Popcnt(k) => k.scan(input, hits),
+            #[cfg(target_arch = "x86_64")]
             Kernel::Avx2(k) => k.scan(input, hits),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512(k) => k.scan(input, hits),
         }
+    }
+}
+
+/// A small synthetic tile for timing kernels against each other: 8 queries and 2048
+/// candidates of 1024 bits, half their bits set (as in CLKs), at threshold 0.8, one
+/// candidate in 64 a near copy of a query so that the reporting of hits is timed too.
+struct Calibration {
+    queries: Vec<u64>,
+    query_offsets: [u64; LANES],
+    blocks: Vec<u64>,
+    offsets: Vec<u64>,
+}
+
+impl Calibration {
+    const WORDS: usize = 16;
+    const CANDIDATES: usize = 2048;
+    const ROUNDS: usize = 5;
+    const NEAR_COPY_EVERY: usize = 64;
+
+    fn new() -> Self {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut record = || -> Vec<u64> {
+            (0..Self::WORDS)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state
+                })
+                .collect()
+        };
+        let queries: Vec<Vec<u64>> = (0..LANES).map(|_| record()).collect();
+        let mut candidates: Vec<Vec<u64>> = (0..Self::CANDIDATES).map(|_| record()).collect();
+        for (i, c) in candidates
+            .iter_mut()
+            .enumerate()
+            .step_by(Self::NEAR_COPY_EVERY)
+        {
+            *c = queries[i / Self::NEAR_COPY_EVERY % LANES].clone();
+            c[i % Self::WORDS] ^= 0xff;
+        }
+        let pre = PreTest::new(0.8);
+        let popcount = |r: &[u64]| r.iter().map(|w| w.count_ones()).sum::<u32>();
+        let mut query_offsets = [0u64; LANES];
+        for (o, q) in query_offsets.iter_mut().zip(&queries) {
+            *o = pre.offset(popcount(q));
+        }
+        Calibration {
+            queries: interleave(queries.iter().map(Vec::as_slice), Self::WORDS),
+            query_offsets,
+            blocks: interleave(candidates.iter().map(Vec::as_slice), Self::WORDS),
+            offsets: candidates.iter().map(|c| pre.offset(popcount(c))).collect(),
+        }
+    }
+
+    /// The shortest of a few scans of the tile: the least disturbed by other work.
+    fn time(&self, kernel: Kernel) -> std::time::Duration {
+        let mut hits = Vec::new();
+        (0..Self::ROUNDS)
+            .map(|_| {
+                hits.clear();
+                let start = std::time::Instant::now();
+                kernel.scan(
+                    ScanInput {
+                        words_per_record: Self::WORDS,
+                        queries: &self.queries,
+                        query_offsets: &self.query_offsets,
+                        blocks: &self.blocks,
+                        offsets: &self.offsets,
+                    },
+                    &mut hits,
+                );
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
     }
 }
 
@@ -417,12 +542,48 @@ mod tests {
     fn simd_kernels_are_available_here_or_reported() {
         let names: Vec<_> = Kernel::available().iter().map(|k| k.name()).collect();
         // A missing kernel is reported rather than silently passing.
-        for wanted in ["avx2", "avx512"] {
+        for wanted in ["popcnt", "avx2", "avx512"] {
             if !names.contains(&wanted) {
                 eprintln!("skip: kernel {wanted} is not available on this CPU");
             }
         }
         assert_eq!(names[0], "scalar");
+    }
+
+    #[test]
+    fn the_fastest_kernel_is_one_this_cpu_runs() {
+        let fastest = Kernel::fastest();
+        assert!(Kernel::available().contains(&fastest));
+        // Scalar only where nothing else runs: every other kernel is the same loop, faster.
+        if Kernel::available().len() > 1 {
+            assert_ne!(fastest, Kernel::Scalar);
+        }
+        // The calibration tile finds the same hits with every kernel: what is timed is the
+        // real work, not a kernel that stopped early.
+        let calibration = Calibration::new();
+        let hits_of = |kernel: Kernel| {
+            let mut hits = Vec::new();
+            kernel.scan(
+                ScanInput {
+                    words_per_record: Calibration::WORDS,
+                    queries: &calibration.queries,
+                    query_offsets: &calibration.query_offsets,
+                    blocks: &calibration.blocks,
+                    offsets: &calibration.offsets,
+                },
+                &mut hits,
+            );
+            hits.sort_by_key(|h| (h.slot, h.query));
+            hits
+        };
+        let expected = hits_of(Kernel::Scalar);
+        for kernel in Kernel::available() {
+            assert_eq!(hits_of(kernel), expected, "kernel {}", kernel.name());
+        }
+        assert_eq!(
+            expected.len(),
+            Calibration::CANDIDATES / Calibration::NEAR_COPY_EVERY
+        );
     }
 
     #[test]
