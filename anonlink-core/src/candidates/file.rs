@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 
 use super::CandidatePair;
 use crate::encoding::read_full;
@@ -70,37 +70,82 @@ fn entry_bytes(p: &CandidatePair) -> [u8; 24] {
     entry
 }
 
-/// Pairs held in memory read as a candidate file, made as it is read: the bytes of one
-/// entry at a time, never a copy of them all.
-pub(crate) struct PairsAsFile<I> {
+/// A stream of pairs read as a candidate file, made as it is read: the bytes of one entry
+/// at a time, never a copy of them all. This is how a stream goes into a blob store or a
+/// merge without a temporary file in between.
+///
+/// The stream's first error ends the file with an [`std::io::Error`] that only says so;
+/// [`StreamAsFile::take_error`] gives the error itself, to report instead of the reader's.
+///
+/// # Examples
+/// ```
+/// use std::io::Read;
+/// use anonlink_core::candidates::{read_file, CandidatePair, StreamAsFile};
+///
+/// let pairs = vec![CandidatePair { score: 0.9, dataset0: 0, dataset1: 1, row0: 4, row1: 2 }];
+/// let mut file = StreamAsFile::new(pairs.clone().into_iter().map(Ok));
+/// let mut bytes = Vec::new();
+/// file.read_to_end(&mut bytes)?;
+/// assert_eq!(file.pairs_read(), 1);
+/// assert_eq!(read_file(&bytes[..])?, pairs);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StreamAsFile<I> {
     pairs: I,
     pending: [u8; 24],
     at: usize,
     end: usize,
+    read: u64,
+    error: Option<Error>,
 }
 
-impl<I: Iterator<Item = CandidatePair>> PairsAsFile<I> {
-    pub(crate) fn new(pairs: impl IntoIterator<IntoIter = I>) -> PairsAsFile<I> {
+impl<I: Iterator<Item = Result<CandidatePair>>> StreamAsFile<I> {
+    /// The file of `pairs`, its header first.
+    pub fn new(pairs: impl IntoIterator<IntoIter = I>) -> StreamAsFile<I> {
         let mut pending = [0u8; 24];
         pending[..HEADER_LEN].copy_from_slice(&HEADER);
-        PairsAsFile {
+        StreamAsFile {
             pairs: pairs.into_iter(),
             pending,
             at: 0,
             end: HEADER_LEN,
+            read: 0,
+            error: None,
         }
+    }
+
+    /// How many pairs the stream has given so far.
+    pub fn pairs_read(&self) -> u64 {
+        self.read
+    }
+
+    /// The error that ended the stream, if one did.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
     }
 }
 
-impl<I: Iterator<Item = CandidatePair>> Read for PairsAsFile<I> {
+impl<I: Iterator<Item = Result<CandidatePair>>> Read for StreamAsFile<I> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut written = 0;
         while written < buf.len() {
             if self.at == self.end {
+                if self.error.is_some() {
+                    return Err(std::io::Error::other("the candidate stream failed"));
+                }
                 match self.pairs.next() {
-                    Some(p) => {
+                    Some(Ok(p)) => {
                         self.pending = entry_bytes(&p);
                         (self.at, self.end) = (0, 24);
+                        self.read += 1;
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(e);
+                        // What was written is returned first; the next call fails.
+                        if written == 0 {
+                            return Err(std::io::Error::other("the candidate stream failed"));
+                        }
+                        break;
                     }
                     None => break,
                 }
@@ -194,46 +239,79 @@ impl<R: Read> FileReader<R> {
 
     fn next_entry(&mut self) -> Result<Option<CandidatePair>> {
         let size = self.entry_bytes();
+        let widths = [self.score_bytes, self.dataset_bytes, self.record_bytes];
+        let at = self.offset;
+        // Parsed where the buffer holds it, without copying it out first: a merge reads
+        // tens of millions of entries, and the copy cost as much as the parse.
+        let buffered = self.reader.fill_buf()?;
+        if buffered.len() >= size {
+            let pair = parse_entry(&buffered[..size], widths, at)?;
+            self.reader.consume(size);
+            self.offset += size as u64;
+            return Ok(Some(pair));
+        }
+        // An entry across the buffer's end.
         let mut buf = [0u8; 40];
         let entry = &mut buf[..size];
         let got = read_full(&mut self.reader, entry)?;
         if got == 0 {
             return Ok(None);
         }
-        let at = self.offset;
         if got < size {
             return Err(Error::CandidateFile {
                 reason: format!("entry at byte {at} is cut short: {got} of {size} bytes"),
             });
         }
         self.offset += size as u64;
-        let score = if self.score_bytes == 8 {
-            f64::from_le_bytes(entry[..8].try_into().expect("8 bytes"))
-        } else {
-            f64::from(f32::from_le_bytes(entry[..4].try_into().expect("4 bytes")))
-        };
-        let mut pos = self.score_bytes;
-        let mut index = |width: usize| -> Result<u32> {
-            let mut le = [0u8; 8];
-            le[..width].copy_from_slice(&entry[pos..pos + width]);
-            pos += width;
-            let value = u64::from_le_bytes(le);
-            u32::try_from(value).map_err(|_| Error::CandidateFile {
-                reason: format!("entry at byte {at}: index {value} does not fit in 32 bits"),
-            })
-        };
-        let dataset0 = index(self.dataset_bytes)?;
-        let dataset1 = index(self.dataset_bytes)?;
-        let row0 = index(self.record_bytes)?;
-        let row1 = index(self.record_bytes)?;
-        Ok(Some(CandidatePair {
-            score,
-            dataset0,
-            dataset1,
-            row0,
-            row1,
-        }))
+        parse_entry(entry, widths, at).map(Some)
     }
+}
+
+/// One entry of `widths` (score, dataset index and record index bytes), found at byte `at`.
+#[inline]
+fn parse_entry(entry: &[u8], widths: [usize; 3], at: u64) -> Result<CandidatePair> {
+    let u32_at = |pos: usize| {
+        u32::from_le_bytes([entry[pos], entry[pos + 1], entry[pos + 2], entry[pos + 3]])
+    };
+    if widths == [8, 4, 4] {
+        // What this crate writes.
+        let mut score = [0u8; 8];
+        score.copy_from_slice(&entry[..8]);
+        return Ok(CandidatePair {
+            score: f64::from_le_bytes(score),
+            dataset0: u32_at(8),
+            dataset1: u32_at(12),
+            row0: u32_at(16),
+            row1: u32_at(20),
+        });
+    }
+    let [score_bytes, dataset_bytes, record_bytes] = widths;
+    let score = if score_bytes == 8 {
+        f64::from_le_bytes(entry[..8].try_into().expect("8 bytes"))
+    } else {
+        f64::from(f32::from_le_bytes(entry[..4].try_into().expect("4 bytes")))
+    };
+    let mut pos = score_bytes;
+    let mut index = |width: usize| -> Result<u32> {
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(&entry[pos..pos + width]);
+        pos += width;
+        let value = u64::from_le_bytes(le);
+        u32::try_from(value).map_err(|_| Error::CandidateFile {
+            reason: format!("entry at byte {at}: index {value} does not fit in 32 bits"),
+        })
+    };
+    let dataset0 = index(dataset_bytes)?;
+    let dataset1 = index(dataset_bytes)?;
+    let row0 = index(record_bytes)?;
+    let row1 = index(record_bytes)?;
+    Ok(CandidatePair {
+        score,
+        dataset0,
+        dataset1,
+        row0,
+        row1,
+    })
 }
 
 impl<R: Read> Iterator for FileReader<R> {
@@ -413,7 +491,7 @@ mod tests {
         let mut expected = Vec::new();
         write_file(&pairs, &mut expected).unwrap();
         // Read in odd-sized pieces, as a buffered reader might.
-        let mut reader = PairsAsFile::new(pairs.clone());
+        let mut reader = StreamAsFile::new(pairs.clone().into_iter().map(Ok));
         let mut got = Vec::new();
         let mut piece = [0u8; 37];
         loop {
@@ -424,11 +502,35 @@ mod tests {
             got.extend_from_slice(&piece[..n]);
         }
         assert_eq!(got, expected);
-        assert_eq!(read_file(PairsAsFile::new(pairs.clone())).unwrap(), pairs);
-        assert_eq!(
-            read_file(PairsAsFile::new(Vec::<CandidatePair>::new())).unwrap(),
-            Vec::new()
-        );
+        assert_eq!(reader.pairs_read(), 1000);
+        assert!(reader.take_error().is_none());
+        let empty = StreamAsFile::new(std::iter::empty::<Result<CandidatePair>>());
+        assert_eq!(read_file(empty).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn a_failing_stream_fails_its_file_and_keeps_the_cause() {
+        let pairs = (0..500u32).map(|i| {
+            if i == 300 {
+                Err(Error::Cancelled)
+            } else {
+                Ok(CandidatePair {
+                    score: 0.9,
+                    dataset0: 0,
+                    dataset1: 1,
+                    row0: i,
+                    row1: i,
+                })
+            }
+        });
+        let mut reader = StreamAsFile::new(pairs);
+        let mut bytes = Vec::new();
+        let read = std::io::copy(&mut reader, &mut bytes);
+        assert!(read.is_err(), "the file must not end as if complete");
+        // Every pair before the failure was given out, none after it.
+        assert_eq!(reader.pairs_read(), 300);
+        assert_eq!(bytes.len(), HEADER_LEN + 300 * 24);
+        assert!(matches!(reader.take_error(), Some(Error::Cancelled)));
     }
 
     use crate::testing::pair;

@@ -31,7 +31,8 @@ pub use self::estimate::{
     SAMPLE_COMPARISONS, combine as combine_estimates, estimate, floor_for, model_floor,
 };
 pub use self::file::{
-    FileReader, MergedPairs, merge_files, merge_sorted, read_file, write_file, write_stream,
+    FileReader, MergedPairs, StreamAsFile, merge_files, merge_sorted, read_file, write_file,
+    write_stream,
 };
 use self::spill::SharedRuns;
 pub use self::spill::{CandidateStream, MemoryBudget, SortedRuns};

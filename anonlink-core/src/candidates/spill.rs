@@ -286,7 +286,7 @@ impl SortedRuns {
         }
         // The pairs still in memory merge from their sorted buffer, without a copy.
         if memory.size_hint().0 > 0 {
-            inputs.push(Box::new(super::file::PairsAsFile::new(memory)));
+            inputs.push(Box::new(super::file::StreamAsFile::new(memory.map(Ok))));
         }
         let merged = merge_sorted(inputs)?;
         Ok(CandidateStream {

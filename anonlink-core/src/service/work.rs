@@ -31,8 +31,8 @@ use super::queue::{ChunkOutcome, Claim, Queue, QueueConfig};
 use super::run::{Run, RunSolver};
 use super::store::{BlobStore, MetadataStore, StoreError};
 use crate::candidates::{
-    self, CandidateEstimate, CandidatePair, MemoryBudget, PairSample, SortedRuns, Threshold,
-    find_chunk_blocked_into, find_chunk_into, merge_sorted, write_stream,
+    self, CandidateEstimate, CandidatePair, MemoryBudget, PairSample, SortedRuns, StreamAsFile,
+    Threshold, find_chunk_blocked_into, find_chunk_into, merge_sorted,
 };
 use crate::encoding::{Clks, SizeLimits, decode_binary, default_blocks};
 use crate::linkage::{self, LinkSpec, Linkage, ResultType};
@@ -240,8 +240,6 @@ impl Worker {
         let max = self.candidate_limit(project, run);
         let too_many = || Failure::Failed(TOO_MANY_CANDIDATES.to_string());
         let key = keys::chunk_candidates(project.id(), run.id(), chunk.index(), holder);
-        let mut file = tempfile::tempfile()
-            .map_err(|e| Failure::Retry(format!("a temporary file for the candidates: {e}")))?;
         // In sorted runs within the memory budget, on disk beyond it: blocks do not bound
         // a chunk's pairs (a big block of look-alikes has as many as the whole chunk).
         let budget = MemoryBudget::bytes(self.config.chunk_memory_bytes);
@@ -266,10 +264,15 @@ impl Worker {
         }
         let relabel = work.relabel();
         let stream = runs.into_stream().map_err(failed)?;
-        let found = write_stream(stream.map(|p| p.map(&relabel)), &mut file).map_err(failed)?;
-        file.seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| Failure::Retry(format!("writing candidates: {e}")))?;
-        self.blobs.put(&key, &mut file).map_err(store_failure)?;
+        // Straight into the blob store as the merge makes them: a temporary file of the
+        // chunk's candidates first would write and read them once more (a gigabyte at 44M).
+        let mut file = StreamAsFile::new(stream.map(|p| p.map(&relabel)));
+        let stored = self.blobs.put(&key, &mut file);
+        if let Some(e) = file.take_error() {
+            return Err(failed(e));
+        }
+        stored.map_err(store_failure)?;
+        let found = file.pairs_read();
         let outcome = self
             .queue()
             .complete_chunk(run.id(), chunk.index(), holder, found, &key, max)
