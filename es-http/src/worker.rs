@@ -138,13 +138,13 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
             let settled = worker.settle(&run, &project, claim, chunk.attempts(), outcome);
             (run, settled, Some(chunk.index()))
         }
-        Work::ChooseFloor { run, project } => {
-            tracing::info!(run = %run.id(), "choosing the floor of an auto run");
-            match worker.choose_floor(&run, &project, holder) {
+        Work::Prepare { run, project } => {
+            tracing::info!(run = %run.id(), "preparing");
+            match worker.prepare(&run, &project, holder) {
                 Ok(()) => {
                     crate::metrics::METRICS
                         .work
-                        .with_label_values(&["floor", "done"])
+                        .with_label_values(&["prepare", "done"])
                         .inc();
                     return After::Wake;
                 }

@@ -111,6 +111,14 @@ pub fn metadata(store: &dyn MetadataStore) {
         Ok(())
     })
     .expect("queue");
+    // Prepared first (its candidates estimated), by one worker: nothing else to claim then.
+    let Some(Work::Prepare { run, .. }) = queue.claim_work("w0").expect("claim") else {
+        panic!("the run is prepared before it is planned");
+    };
+    assert_eq!((run.id(), run.estimated_candidates()), (r1.as_str(), None));
+    assert!(queue.claim_work("w1").expect("claim").is_none());
+    assert!(!queue.record_prepared(&r1, "w1", None, 7).expect("not w1's"));
+    assert!(queue.record_prepared(&r1, "w0", None, 7).expect("prepared"));
     // 3 × 3 in chunks of about 2: rows split 2 × 2 ways, 4 chunks.
     let first = queue.claim_work("w1").expect("claim");
     let Some(Work::Compare {
@@ -123,6 +131,7 @@ pub fn metadata(store: &dyn MetadataStore) {
     };
     assert_eq!((run.id(), project.id()), (r1.as_str(), p.id()));
     assert_eq!((run.total_comparisons(), run.chunks()), (9, Some(4)));
+    assert_eq!(run.estimated_candidates(), Some(7));
     assert_eq!(run.time_started(), Some(clock.now()));
     assert_eq!(chunk.index(), 0);
     assert!(chunk.held_by("w1"));
@@ -245,6 +254,10 @@ pub fn metadata(store: &dyn MetadataStore) {
     let run2 = new_run(&p);
     let r2 = run2.id().to_string();
     transact::<_, ()>(store, |tx| Ok(tx.put_run(&run2)?)).expect("run 2");
+    let Some(Work::Prepare { .. }) = queue.claim_work("w1").expect("claim") else {
+        panic!("run 2 is prepared");
+    };
+    assert!(queue.record_prepared(&r2, "w1", None, 7).expect("prepared"));
     let Some(Work::Compare { chunk, .. }) = queue.claim_work("w1").expect("claim") else {
         panic!("run 2 is planned");
     };

@@ -78,9 +78,9 @@ pub enum Work {
         /// The chunk, now held by the worker.
         chunk: RunChunk,
     },
-    /// Choose the floor of an auto run's comparisons from its data
-    /// ([`Queue::record_floor`]), before its chunks are planned.
-    ChooseFloor {
+    /// Prepare a run before its chunks are planned ([`Queue::record_prepared`]): choose
+    /// an auto run's floor from its data, estimate its candidates.
+    Prepare {
         /// The run, now held by the worker.
         run: Run,
         /// The run's project.
@@ -101,9 +101,7 @@ impl Work {
     /// The run the work is for.
     pub fn run(&self) -> &Run {
         match self {
-            Work::Compare { run, .. } | Work::ChooseFloor { run, .. } | Work::Solve { run, .. } => {
-                run
-            }
+            Work::Compare { run, .. } | Work::Prepare { run, .. } | Work::Solve { run, .. } => run,
         }
     }
 }
@@ -292,10 +290,10 @@ impl<'a> Queue<'a> {
             return Ok(None);
         };
         tx.delete_chunks(run.id())?;
-        if run.needs_floor() {
-            run.start_choosing_floor(holder, now, lease);
+        if run.needs_preparing() {
+            run.start_preparing(holder, now, lease);
             tx.put_run(&run)?;
-            return Ok(Some(Work::ChooseFloor { run, project }));
+            return Ok(Some(Work::Prepare { run, project }));
         }
         let sizes = project.sizes();
         let sizes64: Vec<u64> = sizes.iter().map(|&n| n as u64).collect();
@@ -328,18 +326,22 @@ impl<'a> Queue<'a> {
         }))
     }
 
-    /// Records the floor `holder` chose for an auto run, and unholds it to be planned.
-    /// Returns `false` when the run is no longer `holder`'s.
+    /// Records what `holder` found preparing a run (an auto run's floor, the estimated
+    /// candidates) and unholds it to be planned. Returns `false` when the run is no longer
+    /// `holder`'s.
     ///
     /// # Errors
     /// Storage failures.
-    pub fn record_floor(
+    pub fn record_prepared(
         &self,
         run_id: &str,
         holder: &str,
-        floor: crate::candidates::Threshold,
+        floor: Option<crate::candidates::Threshold>,
+        estimated_candidates: u64,
     ) -> Result<bool, StoreError> {
-        self.change_held(run_id, holder, |run| run.choose_floor(floor))
+        self.change_held(run_id, holder, |run| {
+            run.prepared(floor, estimated_candidates)
+        })
     }
 
     /// Records the lowest score an auto run's result may have, chosen by `holder` while
@@ -444,22 +446,6 @@ impl<'a> Queue<'a> {
                 .chunks()
                 .is_some_and(|planned| ready_to_solve(planned, &chunks));
             Ok(ChunkOutcome::Recorded { run_ready })
-        })
-    }
-
-    /// Records a running run's estimated candidate pairs (see
-    /// [`crate::candidates::estimate`]). Returns `false` when the run is no longer running.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub fn record_estimate(&self, run_id: &str, candidates: u64) -> Result<bool, StoreError> {
-        self.tx(|tx| {
-            let Some(mut run) = run_is_live(tx, run_id)? else {
-                return Ok(false);
-            };
-            run.record_estimate(candidates);
-            tx.put_run(&run)?;
-            Ok(true)
         })
     }
 

@@ -234,9 +234,17 @@ impl Run {
         }
     }
 
-    /// `holder` takes an auto run to choose its floor (under a lease: if it dies, another
-    /// worker chooses).
-    pub fn start_choosing_floor(&mut self, holder: &str, now: Timestamp, lease_micros: i64) {
+    /// Whether a worker must prepare the run before its comparisons are planned: choose
+    /// an auto run's floor ([`Run::needs_floor`]) and estimate the candidates, so that a
+    /// run over the limit is refused before any chunk is compared.
+    pub fn needs_preparing(&self) -> bool {
+        self.needs_floor() || self.estimated_candidates.is_none()
+    }
+
+    /// `holder` takes the run to prepare it (under a lease: if it dies, another worker
+    /// prepares it). Each time counts as an attempt, so storage that stays unreachable
+    /// fails the run after the queue's attempts.
+    pub fn start_preparing(&mut self, holder: &str, now: Timestamp, lease_micros: i64) {
         self.state = RunState::Running;
         self.stage = 2;
         self.time_started.get_or_insert(now);
@@ -245,14 +253,20 @@ impl Run {
             holder: holder.to_string(),
             expires: now.plus_micros(lease_micros),
         });
+        self.attempts += 1;
     }
 
-    /// Records an auto run's floor: its comparisons use it; the run is unheld, to be
-    /// planned.
-    pub fn choose_floor(&mut self, floor: Threshold) {
-        self.floor = Some(floor.get());
-        self.threshold = floor;
+    /// Records what preparing found: an auto run's floor (its comparisons use it) and the
+    /// estimated candidates. The run is unheld, to be planned, its attempts counted afresh.
+    pub fn prepared(&mut self, floor: Option<Threshold>, estimated_candidates: u64) {
+        if let Some(floor) = floor {
+            self.floor = Some(floor.get());
+            self.threshold = floor;
+        }
+        self.estimated_candidates = Some(estimated_candidates);
         self.lease = None;
+        // The solve's attempts are its own.
+        self.attempts = 0;
     }
 
     /// Records the lowest score an auto run's result may have.
@@ -350,11 +364,6 @@ impl Run {
     /// Candidate pairs estimated before the comparisons, once a worker estimated them.
     pub fn estimated_candidates(&self) -> Option<u64> {
         self.estimated_candidates
-    }
-
-    /// Records the estimate of its candidate pairs.
-    pub fn record_estimate(&mut self, candidates: u64) {
-        self.estimated_candidates = Some(candidates);
     }
 
     /// Number of stages: 2 for similarity scores, 3 otherwise.

@@ -211,9 +211,6 @@ impl Worker {
     ) -> Result<bool, Failure> {
         let _span =
             tracing::info_span!("chunk_compare", run = %run.id(), chunk = chunk.index()).entered();
-        if chunk.index() == 0 && run.estimated_candidates().is_none() {
-            self.estimate_first(run, project)?;
-        }
         let work = chunk.work();
         let parties = work.datasets.map(|d| d as usize);
         let a = self.load_rows(project, parties[0], work.ranges[0])?;
@@ -307,37 +304,16 @@ impl Worker {
         }
     }
 
-    /// Before a run's first chunk: estimates its candidate pairs from a sample, records the
-    /// estimate, and fails the run at once when even the estimate's low end is over the
-    /// limit (not for blocked runs, for which the estimate is only an upper bound).
-    fn estimate_first(&self, run: &Run, project: &Project) -> Result<(), Failure> {
-        let started = Instant::now();
-        let estimate = self.estimate(run, project)?;
-        tracing::info!(
-            run = %run.id(),
-            estimate = %estimate.describe(),
-            seconds = started.elapsed().as_secs_f64(),
-            "estimated candidates"
-        );
-        self.queue()
-            .record_estimate(run.id(), estimate.candidates.round() as u64)
-            .map_err(store_failure)?;
-        let max = self.candidate_limit(project, run);
-        if !project.uses_blocking() && estimate.low > max {
-            return Err(Failure::Failed(format!(
-                "{TOO_MANY_CANDIDATES} Estimated before computing: {} candidate pairs; the limit is {max}.",
-                estimate.describe()
-            )));
-        }
-        Ok(())
-    }
-
-    /// The estimate of a run's candidate pairs: for each party pair, a sample of the larger
+    /// The estimate of a run's candidate pairs at `threshold`: for each party pair, a sample of the larger
     /// party's rows (ranged reads) against the smaller party read in parts.
-    fn estimate(&self, run: &Run, project: &Project) -> Result<CandidateEstimate, Failure> {
+    fn estimate(
+        &self,
+        project: &Project,
+        threshold: Threshold,
+    ) -> Result<CandidateEstimate, Failure> {
         /// Rows of the smaller party loaded at a time.
         const PART_ROWS: u64 = 1 << 18;
-        let config = candidates::Config::new(run.threshold().get());
+        let config = candidates::Config::new(threshold.get());
         let sizes = project.sizes();
         let mut pairs = Vec::new();
         for i in 0..sizes.len() {
@@ -568,14 +544,56 @@ impl Worker {
             .collect()
     }
 
-    /// Chooses the floor of an auto run held by `holder` from its parties' encodings (as
-    /// [`candidates::model_floor`]) and records it, so the run can be planned.
+    /// Prepares a run held by `holder` so it can be planned, and records what it found:
+    /// for an auto run the floor of its comparisons, chosen from its parties' encodings (as
+    /// [`candidates::model_floor`]); for every run the estimate of its candidate pairs.
+    ///
+    /// This comes before any chunk is compared, so a run whose estimate is over the limit
+    /// (even at its low end) fails here with the estimate in its message, whichever worker
+    /// would have taken which chunk. Blocked runs are not refused by the estimate, which is
+    /// only an upper bound for them.
     ///
     /// # Errors
     /// The [`Failure`] to settle (under [`super::queue::Claim::Solve`]): a run whose
-    /// scores cannot be modelled fails with the reason.
-    pub fn choose_floor(&self, run: &Run, project: &Project, holder: &str) -> Result<(), Failure> {
-        let _span = tracing::info_span!("choose_floor", run = %run.id()).entered();
+    /// scores cannot be modelled, or that would find too many candidates, fails with the
+    /// reason.
+    pub fn prepare(&self, run: &Run, project: &Project, holder: &str) -> Result<(), Failure> {
+        let _span = tracing::info_span!("prepare", run = %run.id()).entered();
+        let floor = if run.needs_floor() {
+            Some(self.choose_floor(run, project)?)
+        } else {
+            None
+        };
+        if self.is_stopping() {
+            return Err(Failure::Interrupted);
+        }
+        let started = Instant::now();
+        let estimate = self.estimate(project, floor.unwrap_or(run.threshold()))?;
+        tracing::info!(
+            run = %run.id(),
+            estimate = %estimate.describe(),
+            seconds = started.elapsed().as_secs_f64(),
+            "estimated candidates"
+        );
+        let max = self.candidate_limit(project, run);
+        if !project.uses_blocking() && estimate.low > max {
+            return Err(Failure::Failed(format!(
+                "{TOO_MANY_CANDIDATES} Estimated before computing: {} candidate pairs; the limit is {max}.",
+                estimate.describe()
+            )));
+        }
+        match self
+            .queue()
+            .record_prepared(run.id(), holder, floor, estimate.candidates.round() as u64)
+            .map_err(store_failure)?
+        {
+            true => Ok(()),
+            false => Err(Failure::Abandoned),
+        }
+    }
+
+    /// The floor of an auto run's comparisons, from its parties' encodings.
+    fn choose_floor(&self, run: &Run, project: &Project) -> Result<Threshold, Failure> {
         let sizes = project.sizes();
         let parties = (0..sizes.len())
             .map(|p| self.load_rows(project, p, [0, sizes[p] as u64]))
@@ -588,14 +606,7 @@ impl Worker {
             .and_then(Threshold::positive)
             .map_err(|e| Failure::Failed(e.to_string()))?;
         tracing::info!(run = %run.id(), floor = floor.get(), "floor chosen");
-        match self
-            .queue()
-            .record_floor(run.id(), holder, floor)
-            .map_err(store_failure)?
-        {
-            true => Ok(()),
-            false => Err(Failure::Abandoned),
-        }
+        Ok(floor)
     }
 
     /// Settles the outcome of work on `run` (of `project`) done under `claim`, at its
