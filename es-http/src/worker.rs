@@ -123,6 +123,11 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
     let started = Instant::now();
     let _trace = run_trace(work.run().id());
     let mut comparisons = 0;
+    let kind = match &work {
+        Work::Compare { .. } => "compare",
+        Work::Prepare { .. } => "prepare",
+        Work::Solve { .. } => "solve",
+    };
     let (run, settled, chunk) = match work {
         Work::Compare {
             run,
@@ -140,11 +145,15 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
         }
         Work::Prepare { run, project } => {
             tracing::info!(run = %run.id(), "preparing");
-            match worker.prepare(&run, &project, holder) {
+            // The estimate (and an auto run's floor) can take longer than a lease.
+            let heartbeat = Heartbeat::start(meta, worker, run.id(), holder);
+            let prepared = worker.prepare(&run, &project, holder);
+            drop(heartbeat);
+            match prepared {
                 Ok(()) => {
                     crate::metrics::METRICS
                         .work
-                        .with_label_values(&["prepare", "done"])
+                        .with_label_values(&[kind, "done"])
                         .inc();
                     return After::Wake;
                 }
@@ -182,12 +191,7 @@ fn execute(worker: &Worker, meta: Arc<dyn MetadataStore>, work: Work, holder: &s
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    record(
-        &settled,
-        chunk.map(|_| "compare").unwrap_or("solve"),
-        seconds,
-        comparisons,
-    );
+    record(&settled, kind, seconds, comparisons);
     match settled {
         Settled::ChunkDone { run_ready } => {
             let of = run.chunks().unwrap_or(0);
