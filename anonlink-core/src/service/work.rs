@@ -304,8 +304,9 @@ impl Worker {
         }
     }
 
-    /// The estimate of a run's candidate pairs at `threshold`: for each party pair, a sample of the larger
-    /// party's rows (ranged reads) against the smaller party read in parts.
+    /// The estimate of a run's candidate pairs at `threshold`: for each party pair, a
+    /// sample of the larger party's rows (ranged reads) against the smaller party read in
+    /// parts.
     fn estimate(
         &self,
         project: &Project,
@@ -564,9 +565,7 @@ impl Worker {
         } else {
             None
         };
-        if self.is_stopping() {
-            return Err(Failure::Interrupted);
-        }
+        // The estimate checks for a stop before each part it reads.
         let started = Instant::now();
         let estimate = self.estimate(project, floor.unwrap_or(run.threshold()))?;
         tracing::info!(
